@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * batch_unmap.ko internals, shared by its source files and its KUnit suite.
+ */
+#ifndef _BATCH_UNMAP_INTERNAL_H
+#define _BATCH_UNMAP_INTERNAL_H
+
+#include <linux/mm.h>
+#include <linux/percpu.h>
+#include <linux/rmap_hook.h>
+#include <kunit/visibility.h>
+
+#include "../include/batch_unmap.h"
+
+/* Largest batch: one full page table. */
+#define BU_MAX_BATCH	PTRS_PER_PTE
+
+/* detect.c: the batching policy and the PTE-run detector. */
+#define BU_MAY_BATCH	BU_DECLINE_MAX
+enum bu_decline bu_folio_policy(struct folio *folio,
+				struct vm_area_struct *vma,
+				enum ttu_flags flags, unsigned int min_order);
+unsigned int bu_pte_batch(pte_t *ptep, pte_t first, unsigned int max);
+unsigned int bu_batch_limit(struct folio *folio, struct vm_area_struct *vma,
+			    unsigned long addr, pte_t pte);
+#if IS_ENABLED(CONFIG_KUNIT)
+unsigned int bu_limit(unsigned long addr, unsigned long vm_end,
+		      unsigned long folio_left);
+#endif
+
+/* stats.c: per-CPU counters, reported in debugfs batch_unmap/stats. */
+enum bu_stat {
+	BU_STAT_CALLS,
+	BU_STAT_BATCHES,
+	BU_STAT_PTES,
+	BU_STAT_WHOLE,
+	BU_STAT_PARTIAL,
+	BU_STAT_DISCARDS,
+	BU_STAT_PAGES_DISCARDED,
+	BU_STAT_RESTORE_DIRTY,
+	BU_STAT_RESTORE_REFS,
+	BU_STAT_FLUSH_DEFERRED,
+	BU_STAT_FLUSH_RANGE,
+	BU_STAT_FLUSH_NONE,
+	BU_STAT_DECLINE,			/* + enum bu_decline */
+	BU_STAT_KP_TRY_TO_UNMAP_ONE = BU_STAT_DECLINE + BU_DECLINE_MAX,
+	BU_STAT_KP_PTEP_CLEAR_FLUSH,
+	BU_STAT_KP_FLUSH_TLB_PAGE,
+	BU_STAT_KP_FLUSH_TLB_RANGE,
+	BU_STAT_KP_FLUSH_TLB_RANGE_PAGES,
+	BU_STAT_KP_TLBBATCH_FLUSH,
+	BU_STAT_KP_SPLIT_PARTIAL,
+	BU_STAT_KP_SPLIT_OTHER,
+	BU_STAT_NR,
+};
+
+struct bu_stats {
+	u64 v[BU_STAT_NR];
+};
+
+DECLARE_PER_CPU(struct bu_stats, bu_stats);
+
+static inline void bu_count(enum bu_stat s, u64 n)
+{
+	this_cpu_add(bu_stats.v[s], n);
+}
+
+static inline void bu_count_decline(enum bu_decline why)
+{
+	bu_count(BU_STAT_DECLINE + why, 1);
+}
+
+int bu_stats_init(void);
+void bu_stats_exit(void);
+
+/* probes.c: kprobes on the stock path. */
+int bu_probes_set(bool on);
+bool bu_probe_registered(unsigned int i, const char **name, int *err);
+unsigned int bu_probes_count(void);
+
+#endif /* _BATCH_UNMAP_INTERNAL_H */

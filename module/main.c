@@ -1,0 +1,322 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * batch_unmap: batched unmap of lazyfree large folios during reclaim.
+ *
+ * Registered on the try_to_unmap_one() hook of our 6.12 patch, the module
+ * unmaps all PTEs that map a lazyfree (MADV_FREE) large folio in one batch
+ * instead of one by one: one TLB flush per batch instead of one per page,
+ * and the rmap of the whole batch removed at once, so a fully unmapped folio
+ * never looks partially mapped and is never queued for deferred split.
+ * Anything it is not sure about is left to the stock path (declined).
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/mm.h>
+#include <linux/mm_inline.h>
+#include <linux/rmap.h>
+#include <linux/rmap_hook.h>
+#include <linux/spinlock.h>
+#include <asm/tlbflush.h>
+
+#include "batch_unmap.h"
+
+#define CREATE_TRACE_POINTS
+#include "trace.h"
+
+static bool enabled = true;
+module_param(enabled, bool, 0644);
+MODULE_PARM_DESC(enabled, "Batch lazyfree large folios (default: 1)");
+
+static unsigned int min_order = 1;
+
+static int min_order_set(const char *val, const struct kernel_param *kp)
+{
+	unsigned int order;
+
+	if (kstrtouint(val, 0, &order) || order < 1 || order > HPAGE_PMD_ORDER)
+		return -EINVAL;
+	WRITE_ONCE(min_order, order);
+	return 0;
+}
+
+static const struct kernel_param_ops min_order_ops = {
+	.set = min_order_set,
+	.get = param_get_uint,
+};
+
+module_param_cb(min_order, &min_order_ops, &min_order, 0644);
+MODULE_PARM_DESC(min_order,
+		 "Smallest folio order to batch, 1..PMD order (default: 1)");
+
+/* kprobes= may be given at load time, before the probes can be armed. */
+static bool kprobes;
+static bool bu_ready;
+static DEFINE_MUTEX(bu_param_lock);
+
+static int kprobes_set(const char *val, const struct kernel_param *kp)
+{
+	bool on;
+	int ret = 0;
+
+	if (kstrtobool(val, &on))
+		return -EINVAL;
+	mutex_lock(&bu_param_lock);
+	if (bu_ready)
+		ret = bu_probes_set(on);
+	if (!ret)
+		kprobes = on;
+	mutex_unlock(&bu_param_lock);
+	return ret;
+}
+
+static const struct kernel_param_ops kprobes_ops = {
+	.set = kprobes_set,
+	.get = param_get_bool,
+};
+
+module_param_cb(kprobes, &kprobes_ops, &kprobes, 0644);
+MODULE_PARM_DESC(kprobes, "Count the stock unmap path with kprobes (default: 0)");
+
+/*
+ * The PTEs of the batch being unmapped, kept to restore them exactly.  Used
+ * under the page-table lock, so with preemption off: one buffer per CPU.
+ */
+static pte_t __percpu *bu_saved;
+
+/* Restore the batch exactly as it was: every PTE its own A/D bits. */
+static void bu_restore(struct mm_struct *mm, unsigned long addr, pte_t *ptep,
+		       const pte_t *saved, unsigned int nr)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr; i++)
+		set_pte_at(mm, addr + i * PAGE_SIZE, ptep + i, saved[i]);
+}
+
+/*
+ * Unmap @nr PTEs from @args->pvmw->pte, which bu_pte_batch() found uniform:
+ * clear, flush once, then discard the pages or restore the PTEs.
+ */
+static enum ttu_hook_result bu_unmap_batch(struct ttu_hook_args *args,
+					   pte_t first, unsigned int nr)
+{
+	struct vm_area_struct *vma = args->vma;
+	struct mm_struct *mm = vma->vm_mm;
+	struct folio *folio = args->folio;
+	unsigned long start = args->pvmw->address;
+	unsigned long end = start + nr * PAGE_SIZE;
+	pte_t *ptep = args->pvmw->pte;
+	struct page *page = folio_page(folio, pte_pfn(first) - folio_pfn(folio));
+	pte_t *saved = this_cpu_ptr(bu_saved);
+	unsigned int order = folio_order(folio);
+	bool dirty = false;
+	enum bu_outcome outcome;
+	enum bu_flush flush;
+	int ref_count, map_count;
+	pte_t pteval;
+	unsigned int i;
+
+	lockdep_assert_held(args->pvmw->ptl);
+
+	/* Clear the whole batch, then flush once for all of it. */
+	flush_cache_range(vma, start, end);
+	for (i = 0; i < nr; i++) {
+		saved[i] = ptep_get_and_clear(mm, start + i * PAGE_SIZE, ptep + i);
+		dirty |= pte_dirty(saved[i]);
+	}
+	/* What one PTE standing for the batch looks like to the flush code. */
+	pteval = dirty ? pte_mkdirty(saved[0]) : saved[0];
+
+	if (!pte_accessible(mm, pteval)) {
+		/* Like ptep_clear_flush(): no TLB can cache these entries. */
+		flush = BU_FLUSH_NONE;
+	} else if (try_to_unmap_should_defer_flush(mm, args->flags)) {
+		/*
+		 * As in try_to_unmap_one(): leave the flush to reclaim's
+		 * try_to_unmap_flush(), which runs before the pages are freed
+		 * or written back.  A remote CPU may still hold a clean entry
+		 * meanwhile; the architecture guarantees a write through it
+		 * traps (clear->dirty on an unmapped PTE), so no write is lost.
+		 */
+		try_to_unmap_flush_pending(mm, pteval, start, end);
+		flush = BU_FLUSH_DEFERRED;
+	} else {
+		try_to_unmap_flush_range(vma, start, end);
+		flush = BU_FLUSH_RANGE;
+	}
+	bu_count(BU_STAT_FLUSH_DEFERRED + flush, 1);
+
+	if (dirty)
+		folio_mark_dirty(folio);
+
+	/* Update high watermark before we lower rss. */
+	update_hiwater_rss(mm);
+
+	/*
+	 * Synchronize with GUP-fast, exactly as try_to_unmap_one() does:
+	 * we clear the PTEs; barrier; read the refcount.  GUP-fast raises
+	 * the refcount; barrier; re-reads the PTE and backs off if cleared.
+	 * Either we see its reference or it sees our cleared PTEs.
+	 */
+	smp_mb();
+	ref_count = folio_ref_count(folio);
+	map_count = folio_mapcount(folio);
+	/* Order the refcount read before the dirty flag read (__remove_mapping()). */
+	smp_rmb();
+
+	if (folio_test_dirty(folio) && !(vma->vm_flags & VM_DROPPABLE)) {
+		/* Re-dirtied since MADV_FREE: keep the data, swap it out. */
+		bu_restore(mm, start, ptep, saved, nr);
+		folio_set_swapbacked(folio);
+		outcome = BU_OUTCOME_RESTORE_DIRTY;
+	} else if (ref_count != 1 + map_count) {
+		/*
+		 * Someone else (GUP pin, O_DIRECT) holds a reference and may
+		 * still write: keep the mapping and leave the folio lazyfree.
+		 * The only references we may drop are the mappings, on top of
+		 * the one reclaim took when it isolated the folio.
+		 */
+		bu_restore(mm, start, ptep, saved, nr);
+		outcome = BU_OUTCOME_RESTORE_REFS;
+	} else {
+		add_mm_counter(mm, MM_ANONPAGES, -(long)nr);
+		folio_remove_rmap_ptes(folio, page, nr, vma);
+		if (vma->vm_flags & VM_LOCKED)
+			mlock_drain_local();
+		folio_put_refs(folio, nr);
+		outcome = BU_OUTCOME_DISCARD;
+	}
+
+	bu_count(BU_STAT_BATCHES, 1);
+	bu_count(BU_STAT_PTES, nr);
+	bu_count(nr == 1U << order ? BU_STAT_WHOLE : BU_STAT_PARTIAL, 1);
+	trace_batch(pte_pfn(first), order, nr, outcome, flush);
+
+	switch (outcome) {
+	case BU_OUTCOME_RESTORE_DIRTY:
+		bu_count(BU_STAT_RESTORE_DIRTY, 1);
+		return TTU_HOOK_ABORT;
+	case BU_OUTCOME_RESTORE_REFS:
+		bu_count(BU_STAT_RESTORE_REFS, 1);
+		return TTU_HOOK_ABORT;
+	default:
+		bu_count(BU_STAT_DISCARDS, 1);
+		bu_count(BU_STAT_PAGES_DISCARDED, nr);
+		args->nr = nr;
+		/* All of the folio was mapped here: nothing left in this VMA. */
+		return nr == 1U << order ? TTU_HOOK_DONE : TTU_HOOK_CONTINUE;
+	}
+}
+
+/* The hook: one step of try_to_unmap_one()'s walk, under the PTL. */
+static enum ttu_hook_result bu_unmap(struct ttu_hook_args *args)
+{
+	struct page_vma_mapped_walk *pvmw = args->pvmw;
+	enum bu_decline why;
+	unsigned int max, nr;
+	pte_t pte;
+
+	bu_count(BU_STAT_CALLS, 1);
+	if (!READ_ONCE(enabled)) {
+		why = BU_DECLINE_DISABLED;
+		goto decline;
+	}
+	if (!pvmw->pte) {
+		why = BU_DECLINE_PMD_MAPPED;
+		goto decline;
+	}
+	why = bu_folio_policy(args->folio, args->vma, args->flags,
+			      READ_ONCE(min_order));
+	if (why != BU_MAY_BATCH)
+		goto decline;
+
+	pte = ptep_get(pvmw->pte);
+	if (!pte_present(pte)) {
+		why = BU_DECLINE_NOT_PRESENT;
+		goto decline;
+	}
+	if (pte_unused(pte)) {
+		why = BU_DECLINE_PTE_UNUSED;
+		goto decline;
+	}
+
+	/* Sized afresh for this PTE: table, VMA and folio bound it. */
+	max = bu_batch_limit(args->folio, args->vma, pvmw->address, pte);
+	nr = bu_pte_batch(pvmw->pte, pte, max);
+	if (nr < 2) {
+		why = max < 2 ? BU_DECLINE_BOUNDARY : BU_DECLINE_PTE_MISMATCH;
+		goto decline;
+	}
+	return bu_unmap_batch(args, pte, nr);
+
+decline:
+	bu_count_decline(why);
+	return TTU_HOOK_DECLINE;
+}
+
+static const struct ttu_hook_ops bu_hook_ops = {
+	.owner = THIS_MODULE,
+	.unmap = bu_unmap,
+};
+
+static int __init batch_unmap_init(void)
+{
+	int ret;
+
+	bu_saved = __alloc_percpu(sizeof(pte_t) * BU_MAX_BATCH,
+				  __alignof__(pte_t));
+	if (!bu_saved)
+		return -ENOMEM;
+
+	ret = bu_stats_init();
+	if (ret)
+		goto free_saved;
+
+	mutex_lock(&bu_param_lock);
+	bu_ready = true;
+	ret = kprobes ? bu_probes_set(true) : 0;
+	mutex_unlock(&bu_param_lock);
+	if (ret)
+		goto stats_exit;
+
+	ret = try_to_unmap_hook_register(&bu_hook_ops);
+	if (ret) {
+		pr_err("cannot register the try_to_unmap hook: %d%s\n", ret,
+		       ret == -EBUSY ? " (another module holds it)" : "");
+		goto probes_off;
+	}
+	pr_info("loaded: enabled=%d min_order=%u kprobes=%d\n",
+		enabled, min_order, kprobes);
+	return 0;
+
+probes_off:
+	bu_probes_set(false);
+stats_exit:
+	bu_stats_exit();
+free_saved:
+	free_percpu(bu_saved);
+	return ret;
+}
+
+static void __exit batch_unmap_exit(void)
+{
+	/* Waits until no CPU is inside bu_unmap(). */
+	try_to_unmap_hook_unregister(&bu_hook_ops);
+	mutex_lock(&bu_param_lock);
+	bu_probes_set(false);
+	bu_ready = false;
+	mutex_unlock(&bu_param_lock);
+	bu_stats_exit();
+	free_percpu(bu_saved);
+	pr_info("unloaded\n");
+}
+
+module_init(batch_unmap_init);
+module_exit(batch_unmap_exit);
+
+MODULE_IMPORT_NS(RMAP_HOOK);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("Batched unmap of lazyfree large folios during reclaim");
+MODULE_AUTHOR("batch_unmap developers");

@@ -1,0 +1,28 @@
+# shellcheck shell=bash
+# Helpers shared by the project's shell scripts (sourced, not run).
+
+log() { printf '%s\n' "$*" >&2; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# ensure_packages PKG...: install the Debian packages that are missing when
+# running as root; otherwise fail with the exact command to run.
+ensure_packages() {
+	local missing=() p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q 'install ok installed' || missing+=("$p")
+	done
+	[ "${#missing[@]}" = 0 ] && return 0
+	if [ "$(id -u)" != 0 ]; then
+		die "missing packages; run: sudo apt-get update && sudo apt-get install -y ${missing[*]}"
+	fi
+	log "installing missing packages: ${missing[*]}"
+	# A fresh machine's package lists can be empty or stale: update once.
+	if [ -z "${_BATCH_UNMAP_APT_UPDATED:-}" ]; then
+		apt-get update -q >&2 || warn "apt-get update reported errors; trying the install anyway"
+		_BATCH_UNMAP_APT_UPDATED=1
+	fi
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+		"${missing[@]}" >&2 || die "apt-get install ${missing[*]} failed"
+}

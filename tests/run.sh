@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The test suite behind `make check`: host tests, then one VM boot running
+# every VM test.  Prints TAP (one "ok N name" / "not ok N name" line per
+# test) and ends with the line "N passed, N failed"; exits non-zero if any
+# test failed.  Skipped tests ("# SKIP reason") are counted apart.
+#
+# usage: tests/run.sh [--host-only | --vm-only] [VM test names...]
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+top="$(dirname "$here")"
+. "$here/harness/lib.sh"
+
+host=1 vm=1
+case "${1:-}" in
+--host-only) vm=0; shift ;;
+--vm-only) host=0; shift ;;
+esac
+
+host_tests() {
+	local t
+	for t in "$here"/host/*.sh; do
+		[ -x "$t" ] || continue
+		echo "# --- host: $(basename "$t")"
+		if ! "$t"; then
+			# A script that failed must have said so in a result line.
+			echo "# $(basename "$t") exited non-zero"
+			echo "not ok - $(basename "$t" .sh) exited non-zero"
+		fi
+	done
+}
+
+vm_tests() {
+	local kdir out rc=0 files=()
+	kdir="$("$top/kernel/build.sh")" || {
+		echo "not ok - kernel_build (kernel/build.sh failed)"
+		return 0
+	}
+	out="$top/build/vm"
+	files=(--file "$top/module/batch_unmap.ko:batch_unmap.ko"
+		--file "$here/vm/guest-tests.sh:guest-tests.sh")
+	[ -f "$top/module/batch_unmap_kunit.ko" ] &&
+		files+=(--file "$top/module/batch_unmap_kunit.ko:batch_unmap_kunit.ko")
+	local t
+	for t in "$top"/build/vm/tests/t_*; do
+		files+=(--file "$t")
+	done
+	echo "# --- vm: booting the test VM (TCG; console log in $out/console.log)"
+	"$here/harness/run.sh" --kernel "$kdir" --out "$out" "${files[@]}" \
+		-- "sh /vm/guest-tests.sh $*" || rc=$?
+	if [ -f "$out/kernel-problem" ]; then
+		echo "not ok - vm_console_has_no_oops_warn_or_panic (see $out/console.log)"
+	elif [ "$rc" = 124 ]; then
+		echo "not ok - vm_finished_before_timeout"
+	else
+		echo "ok - vm_console_has_no_oops_warn_or_panic"
+	fi
+}
+
+{
+	[ "$host" = 1 ] && host_tests
+	[ "$vm" = 1 ] && vm_tests "$@"
+	true
+} 2>&1 | awk '
+	BEGIN { print "TAP version 13"; n = 0; pass = 0; fail = 0; skip = 0 }
+	/^not ok - / { n++; fail++; sub(/^not ok - /, ""); print "not ok " n " " $0; fflush(); next }
+	/^ok - / {
+		n++; sub(/^ok - /, "")
+		if ($0 ~ /# SKIP/) skip++; else pass++
+		print "ok " n " " $0; fflush(); next
+	}
+	{ print ($0 ~ /^#/ ? $0 : "# " $0); fflush() }
+	END {
+		if (n == 0) { print "not ok 1 no test ran"; n = 1; fail = 1 }
+		print "1.." n
+		if (skip) print "# " skip " skipped (not counted as passed)"
+		print pass " passed, " fail " failed"
+		exit fail ? 1 : 0
+	}'
