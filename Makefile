@@ -20,15 +20,15 @@ KDIR_FILE := $(BUILD)/.kdir
 CC := gcc
 CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Werror
-VM_CFLAGS := $(CFLAGS) $(WARN) -static -pthread -I$(TOP)/include -I$(TOP)/tests/vm
+VM_CFLAGS := $(CFLAGS) $(WARN) -D_GNU_SOURCE -static -pthread -I$(TOP)/include -I$(TOP)/tests/vm
 
 VM_TESTS := $(patsubst tests/vm/%.c,$(BUILD)/vm/tests/%,$(wildcard tests/vm/t_*.c))
 HOST_TESTS := $(wildcard tests/host/*.sh)
 
-.PHONY: all kernel module tests check check-host check-vm vm-run vm-shell \
+.PHONY: all kernel module userspace host-tests tests check check-host check-vm vm-run vm-shell \
 	checkpatch clean distclean help
 
-all: module tests
+all: module userspace tests host-tests
 
 help:
 	@echo "make            build the module and the VM tests (and the kernel if needed)"
@@ -40,15 +40,72 @@ help:
 	@echo "make clean      remove build outputs (the kernel cache stays)"
 	@echo "variables: V=1 verbose, VM_CPUS, VM_MEM, VM_TIMEOUT, BATCH_UNMAP_CACHE"
 
-$(KDIR_FILE): kernel/build.sh kernel/guest.config $(wildcard kernel/patches/*.patch) FORCE
+# Rewritten only when the kernel directory changes, so that what depends on
+# it (vmlinux.h, the module) is not rebuilt for nothing.
+$(KDIR_FILE): FORCE
 	$(Q)mkdir -p $(BUILD)
-	$(Q)kernel/build.sh >$@.tmp && mv $@.tmp $@
+	$(Q)kernel/build.sh >$@.tmp
+	$(Q)if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
+
+# Userspace build dependencies (Debian packages), checked once per build dir.
+USERSPACE_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev gcc make
+$(BUILD)/.deps-userspace: tests/harness/ensure-packages.sh
+	$(Q)mkdir -p $(BUILD)
+	$(Q)tests/harness/ensure-packages.sh $(USERSPACE_PKGS)
+	$(Q)touch $@
+
+# --- unmapstat: vmlinux.h -> .bpf.o -> .skel.h -> binary ---------------------
+US_OUT := $(BUILD)/unmapstat
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -I$(US_OUT) -I$(TOP)/include
+US_SRCS := userspace/unmapstat.c userspace/unmapstat_fmt.c
+US_HDRS := userspace/unmapstat_fmt.h include/unmapstat.h
+
+$(US_OUT)/vmlinux.h: $(KDIR_FILE) | $(BUILD)/.deps-userspace
+	@echo "  BTF     $@"
+	$(Q)mkdir -p $(US_OUT)
+	$(Q)bpftool btf dump file "$$(cat $(KDIR_FILE))/vmlinux" format c >$@.tmp && mv $@.tmp $@
+
+$(US_OUT)/unmapstat.bpf.o: userspace/unmapstat.bpf.c include/unmapstat.h $(US_OUT)/vmlinux.h
+	@echo "  BPF     $@"
+	$(Q)clang $(BPF_CFLAGS) -Wall -Werror -c $< -o $@
+
+$(US_OUT)/unmapstat.skel.h: $(US_OUT)/unmapstat.bpf.o
+	@echo "  GEN     $@"
+	$(Q)bpftool gen skeleton $< name unmapstat_bpf >$@.tmp && mv $@.tmp $@
+
+# Static, so that the binary runs in the VM's busybox initramfs as is.
+$(BUILD)/bin/unmapstat: $(US_SRCS) $(US_HDRS) $(US_OUT)/unmapstat.skel.h
+	@echo "  CC      $@"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -static -I$(US_OUT) -I$(TOP)/include -I$(TOP)/userspace \
+		-o $@ $(US_SRCS) -lbpf -lelf -lz
+
+$(BUILD)/bin/lazyfree-bench: userspace/lazyfree-bench.c userspace/mmutil.c userspace/mmutil.h
+	@echo "  CC      $@"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -static -pthread -I$(TOP)/userspace \
+		-o $@ userspace/lazyfree-bench.c userspace/mmutil.c
+
+userspace: $(BUILD)/bin/unmapstat $(BUILD)/bin/lazyfree-bench
+
+# Host unit tests of unmapstat's parsing and formatting (no BPF needed).
+$(BUILD)/host/test_unmapstat_fmt: tests/host/test_unmapstat_fmt.c userspace/unmapstat_fmt.c $(US_HDRS)
+	@echo "  CC      $@"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -fsanitize=address,undefined -I$(TOP)/include -I$(TOP)/userspace \
+		-o $@ $< userspace/unmapstat_fmt.c
+
+host-tests: $(BUILD)/host/test_unmapstat_fmt
 
 kernel: $(KDIR_FILE)
 	@cat $(KDIR_FILE)
 
 module: $(KDIR_FILE)
 	@echo "  MODULE  module/batch_unmap.ko"
+	$(Q)# Objects built against another kernel tree must not be reused.
+	$(Q)if ! cmp -s $(KDIR_FILE) $(BUILD)/.kdir-module; then \
+		$(MAKE) -C "$$(cat $(KDIR_FILE))" M=$(TOP) clean >/dev/null; \
+		cp $(KDIR_FILE) $(BUILD)/.kdir-module; fi
 	$(Q)$(MAKE) -C "$$(cat $(KDIR_FILE))" M=$(TOP) W=1 $(if $(filter 1,$(V)),V=1) modules \
 		$(if $(filter 1,$(V)),,>$(BUILD)/module.log 2>&1) || \
 		{ cat $(BUILD)/module.log 2>/dev/null; exit 1; }
@@ -57,21 +114,22 @@ module: $(KDIR_FILE)
 
 tests: $(VM_TESTS)
 
-$(BUILD)/vm/tests/%: tests/vm/%.c tests/vm/vmtest.h include/batch_unmap.h
+$(BUILD)/vm/tests/%: tests/vm/%.c tests/vm/vmtest.h include/batch_unmap.h userspace/mmutil.c userspace/mmutil.h
 	@echo "  CC      $@"
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(VM_CFLAGS) -o $@ $<
+	$(Q)$(CC) $(VM_CFLAGS) -I$(TOP)/userspace -o $@ $< userspace/mmutil.c
 
 check: all
 	$(Q)tests/run.sh
 
-check-host:
+check-host: host-tests
 	$(Q)tests/run.sh --host-only
 
 check-vm: all
 	$(Q)tests/run.sh --vm-only
 
-VM_FILES = --file module/batch_unmap.ko:batch_unmap.ko \
+VM_FILES = --file module/batch_unmap.ko:batch_unmap.ko --file $(BUILD)/bin/unmapstat \
+	--file $(BUILD)/bin/lazyfree-bench --bin bpftool --bin jq \
 	$(if $(wildcard module/batch_unmap_kunit.ko),--file module/batch_unmap_kunit.ko:batch_unmap_kunit.ko) \
 	$(foreach t,$(VM_TESTS),--file $(t)) \
 	$(foreach f,$(FILES),--file $(f))

@@ -38,12 +38,14 @@ vm_tests() {
 	}
 	out="$top/build/vm"
 	files=(--file "$top/module/batch_unmap.ko:batch_unmap.ko"
-		--file "$here/vm/guest-tests.sh:guest-tests.sh")
+		--file "$here/vm/guest-tests.sh:guest-tests.sh"
+		--file "$top/build/bin/unmapstat" --file "$top/build/bin/lazyfree-bench"
+		--bin bpftool --bin jq)
 	[ -f "$top/module/batch_unmap_kunit.ko" ] &&
 		files+=(--file "$top/module/batch_unmap_kunit.ko:batch_unmap_kunit.ko")
 	local t
-	for t in "$top"/build/vm/tests/t_*; do
-		files+=(--file "$t")
+	for t in "$top"/build/vm/tests/t_* "$here"/vm/t_*.sh; do
+		[ -e "$t" ] && files+=(--file "$t")
 	done
 	echo "# --- vm: booting the test VM (TCG; console log in $out/console.log)"
 	"$here/harness/run.sh" --kernel "$kdir" --out "$out" "${files[@]}" \

@@ -7,6 +7,8 @@
 #   --file SRC[:DEST]  put SRC (file or directory) into the VM at /vm/DEST
 #                      (default /vm/bin/<name> for executables, else
 #                      /vm/<name>); may be repeated
+#   --bin PATH         put a host program (dynamically linked, e.g. bpftool or
+#                      jq) into /usr/bin with the libraries it needs
 #   --cpus N           vCPUs (default $VM_CPUS or 2)
 #   --mem SIZE         memory, QEMU syntax (default $VM_MEM or 2G)
 #   --numa             two NUMA nodes, one vCPU and half the memory each
@@ -32,12 +34,14 @@ timeout="${VM_TIMEOUT:-900}"
 numa=0 shell=0 allow_warn=0
 kdir="" out="$top/build/vm" cmd=""
 files=()
+bins=()
 
 usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 need() { [ $# -ge 2 ] && [ -n "$2" ] || { warn "$1 needs a value"; usage; }; }
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--file) need "$@"; files+=("$2"); shift 2 ;;
+	--bin) need "$@"; bins+=("$2"); shift 2 ;;
 	--cpus) need "$@"; cpus="$2"; shift 2 ;;
 	--mem) need "$@"; mem="$2"; shift 2 ;;
 	--numa) numa=1; shift ;;
@@ -91,6 +95,14 @@ for f in "${files[@]}"; do
 	mkdir -p "$(dirname "$root/vm/$dest")"
 	cp -a "$src" "$root/vm/$dest"
 done
+for b in "${bins[@]}"; do
+	src="$(command -v "$b")" || die "--bin $b: not found on this machine"
+	install -D -m 0755 "$src" "$root/usr/bin/$(basename "$src")"
+	# The dynamic loader and every library ldd resolves, at the same paths.
+	for lib in $(ldd "$src" | grep -o '/[^ ]*'); do
+		[ -e "$root$lib" ] || install -D -m 0755 "$(readlink -f "$lib")" "$root$lib"
+	done
+done
 if [ "$shell" = 1 ]; then
 	echo shell >"$root/vm/mode"
 else
@@ -124,16 +136,13 @@ if [ "$shell" = 1 ]; then
 fi
 
 log "vm: booting $(cat "$kdir/.batch_unmap-kernel" 2>/dev/null | cut -d' ' -f1 || echo kernel) with $cpus vCPUs, $mem$([ "$numa" = 1 ] && echo ", 2 NUMA nodes"), TCG, timeout ${timeout}s"
-"${qemu[@]}" -display none -monitor none -serial "file:$console" -serial "file:$result" &
+timeout "$timeout" "${qemu[@]}" -display none -monitor none \
+	-serial "file:$console" -serial "file:$result" &
 qpid=$!
 tail -n +1 -f --pid="$qpid" "$result" 2>/dev/null | grep --line-buffered -v '^BATCH_UNMAP_VM_EXIT=' &
 tpid=$!
-( sleep "$timeout"; kill "$qpid" 2>/dev/null && echo timeout >"$out/.timeout" ) &
-wpid=$!
-rm -f "$out/.timeout"
 qrc=0
 wait "$qpid" || qrc=$?
-kill "$wpid" 2>/dev/null || true
 wait "$tpid" 2>/dev/null || true
 
 # --- verdict ----------------------------------------------------------------
@@ -142,14 +151,14 @@ pattern='-+\[ cut here \]-+|WARNING: |BUG: |kernel BUG at|Oops|general protectio
 [ "$allow_warn" = 1 ] && pattern='BUG: |kernel BUG at|Oops|general protection fault|Kernel panic|UBSAN:|KASAN:|list_(add|del) corruption'
 kernel_bad=0
 rm -f "$out/kernel-problem"
-if grep -Eq "$pattern" "$console"; then
+if grep -Eq -e "$pattern" "$console"; then
 	kernel_bad=1
 	touch "$out/kernel-problem"
-	line="$(grep -En "$pattern" "$console" | head -n 1 | cut -d: -f1)"
+	line="$(grep -En -e "$pattern" "$console" | head -n 1 | cut -d: -f1)"
 	warn "vm: the kernel reported a problem (console log: $console):"
 	sed -n "$((line > 10 ? line - 10 : 1)),$((line + 50))p" "$console" >&2
 fi
-if [ -f "$out/.timeout" ]; then
+if [ "$qrc" = 124 ]; then
 	warn "vm: timed out after ${timeout}s; last console lines:"
 	tail -n 30 "$console" >&2
 	exit 124

@@ -7,64 +7,60 @@
  */
 #include "vmtest.h"
 
-#define NR_FOLIOS	64
-#define FOLIO_KB	64
+#define NR_FOLIOS	64UL
+#define FOLIO_KB	64UL
 
 static bool stock_like(const char *what, struct lazyfree_run *r)
 {
 	bool ok = true;
 
 	CHECK(&ok, r->err == 0, "%s: syscall failed: %s", what, strerror(r->err));
-	CHECK(&ok, r->folios_found == NR_FOLIOS, "%s: %ld of %d folios are %d KiB",
+	CHECK(&ok, r->folios_found == (long)NR_FOLIOS, "%s: %ld of %lu folios are %lu KiB",
 	      what, r->folios_found, NR_FOLIOS, FOLIO_KB);
 	CHECK(&ok, r->resident_after == 0, "%s: %ld pages still resident", what,
 	      r->resident_after);
 	CHECK(&ok, r->bad_offset < 0, "%s: non-zero byte at offset %ld", what,
 	      r->bad_offset);
-	CHECK(&ok, r->lazyfreed == NR_FOLIOS * FOLIO_KB / 4,
+	CHECK(&ok, r->lazyfreed == (long long)(NR_FOLIOS * FOLIO_KB / 4),
 	      "%s: pglazyfreed moved by %lld, want %lu", what, r->lazyfreed,
 	      NR_FOLIOS * FOLIO_KB / 4);
 	/* Stock 6.12: the first PTE unmapped makes each folio partial. */
-	CHECK(&ok, r->split_deferred == NR_FOLIOS,
-	      "%s: split_deferred moved by %lld, want %d", what,
+	CHECK(&ok, r->split_deferred == (long long)NR_FOLIOS,
+	      "%s: split_deferred moved by %lld, want %lu", what,
 	      r->split_deferred, NR_FOLIOS);
 	return ok;
 }
 
 /*
- * Hits of a kprobe event on the hook's caller, to show it never runs when no
- * module is registered.  Returns -1 if the event cannot be set up.
+ * A kprobe event on the kernel's out-of-line hook caller counts its calls,
+ * to show it never runs when no module is registered.
  */
-static long long hook_hits(const char *sym, bool setup)
-{
-	const char *ev = "/sys/kernel/tracing/kprobe_events";
-	char buf[256], line[256];
-	long long hits = -1;
-	FILE *f;
+#define KPROBE_EVENTS	"/sys/kernel/tracing/kprobe_events"
+#define HOOKCALL_EN	"/sys/kernel/tracing/events/kprobes/bu_hookcall/enable"
 
-	if (setup) {
-		snprintf(buf, sizeof(buf), "p:bu_hookcall %s\n", sym);
-		write_file(ev, "-:bu_hookcall\n");
-		if (write_file(ev, buf))
-			return -1;
-		if (write_file("/sys/kernel/tracing/events/kprobes/bu_hookcall/enable", "1"))
-			return -1;
-		return 0;
-	}
-	f = fopen("/sys/kernel/tracing/kprobe_profile", "r");
+static bool hookcall_probe(bool on)
+{
+	mm_write_file(HOOKCALL_EN, "0");
+	mm_write_file(KPROBE_EVENTS, "-:bu_hookcall\n");
+	if (!on)
+		return true;
+	return !mm_write_file(KPROBE_EVENTS, "p:bu_hookcall try_to_unmap_call_hook\n") &&
+	       !mm_write_file(HOOKCALL_EN, "1");
+}
+
+static long long hookcall_hits(void)
+{
+	char line[256], name[64];
+	long long hits = -1, h;
+	FILE *f = fopen("/sys/kernel/tracing/kprobe_profile", "r");
+
 	if (!f)
 		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		char name[64];
-		long long h;
-
+	while (fgets(line, sizeof(line), f))
 		if (sscanf(line, "%63s %lld", name, &h) == 2 &&
 		    strstr(name, "bu_hookcall"))
 			hits = h;
-	}
 	fclose(f);
-	write_file("/sys/kernel/tracing/events/kprobes/bu_hookcall/enable", "0");
-	write_file(ev, "-:bu_hookcall\n");
 	return hits;
 }
 
@@ -72,9 +68,9 @@ int main(void)
 {
 	struct lazyfree_run off = { .folio_kb = FOLIO_KB, .nr_folios = NR_FOLIOS };
 	struct lazyfree_run on = off;
-	long long calls, declined, batches, hits;
+	long long calls, declined, batches, hits_off = -1, hits_on = -1;
+	bool probed, ok;
 	int err;
-	bool ok;
 
 	if (!mthp_supported(FOLIO_KB)) {
 		vt_skip("hook_reached_during_lazyfree_pageout", "no 64K mTHP support");
@@ -85,22 +81,20 @@ int main(void)
 	pin_cpu(0);
 
 	/* Stock kernel, no module: the baseline, and no hook calls at all. */
-	hits = hook_hits("try_to_unmap_call_hook", true);
+	probed = hookcall_probe(true);
 	lazyfree_reclaim(&off, 1);
-	if (hits == 0)
-		hits = hook_hits(NULL, false);
+	if (probed)
+		hits_off = hookcall_hits();
 	vt_result(stock_like("no module", &off), "stock_reclaim_without_module");
-	if (hits < 0)
-		vt_skip("hook_not_called_without_module",
-			"cannot put a kprobe on try_to_unmap_call_hook (inlined?)");
-	else
-		vt_result(hits == 0, "hook_not_called_without_module (%lld calls)", hits);
 
 	/* The module loaded but declining every call. */
 	err = module_load("enabled=0");
 	if (!vt_result(err == 0, "module_loads_with_enabled_0 (%s)", strerror(-err)))
 		return vt_exit();
 	lazyfree_reclaim(&on, 2);
+	if (probed)
+		hits_on = hookcall_hits() - hits_off;
+	hookcall_probe(false);
 	calls = bu_stat("hook_calls");
 	declined = bu_stat("decline_disabled");
 	batches = bu_stat("batches");
@@ -108,13 +102,21 @@ int main(void)
 		declined, batches);
 	ok = true;
 	/* One call per PTE: the walk visits every page of every folio. */
-	CHECK(&ok, calls >= NR_FOLIOS * FOLIO_KB / 4, "hook_calls %lld < %lu PTEs",
-	      calls, NR_FOLIOS * FOLIO_KB / 4);
+	CHECK(&ok, calls >= (long long)(NR_FOLIOS * FOLIO_KB / 4),
+	      "hook_calls %lld < %lu PTEs", calls, NR_FOLIOS * FOLIO_KB / 4);
 	CHECK(&ok, declined == calls, "declined %lld != calls %lld", declined, calls);
 	CHECK(&ok, batches == 0, "batches %lld with enabled=0", batches);
 	vt_result(ok, "hook_reached_during_lazyfree_pageout");
 	vt_result(stock_like("module declining", &on),
 		  "stock_behaviour_while_declining");
+
+	/* The probe must see the calls the module counted (positive control). */
+	if (!probed)
+		vt_result(false, "hook_not_called_without_module (no kprobe on try_to_unmap_call_hook)");
+	else
+		vt_result(hits_off == 0 && hits_on == calls,
+			  "hook_not_called_without_module (%lld calls unloaded, %lld loaded, module counted %lld)",
+			  hits_off, hits_on, calls);
 
 	err = module_unload();
 	vt_result(err == 0 && !module_loaded(), "module_unloads_cleanly (%s)",

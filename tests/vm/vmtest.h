@@ -10,11 +10,14 @@
 #ifndef VMTEST_H
 #define VMTEST_H
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -28,9 +31,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#ifndef MADV_PAGEOUT
-#define MADV_PAGEOUT 21
-#endif
+#include "mmutil.h"
+
 #ifndef MADV_COLLAPSE
 #define MADV_COLLAPSE 25
 #endif
@@ -38,18 +40,17 @@
 #define KB		1024UL
 #define MB		(1024 * KB)
 #define PAGE		4096UL
-#define PMD_SIZE_	(2 * MB)
+#define PMD_SIZE_	MM_PMD_SIZE
 
 #define MODULE_KO	"/vm/batch_unmap.ko"
 #define MODULE_NAME	"batch_unmap"
 #define STATS_PATH	"/sys/kernel/debug/batch_unmap/stats"
-#define THP_DIR		"/sys/kernel/mm/transparent_hugepage"
 
 static int vt_failed;
 
 /* --- TAP ----------------------------------------------------------------- */
 
-static void vt_diag(const char *fmt, ...)
+static inline void vt_diag(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -62,7 +63,7 @@ static void vt_diag(const char *fmt, ...)
 }
 
 /* Record a result; returns @pass so callers can chain diagnostics. */
-static bool vt_result(bool pass, const char *fmt, ...)
+static inline bool vt_result(bool pass, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -77,7 +78,7 @@ static bool vt_result(bool pass, const char *fmt, ...)
 	return pass;
 }
 
-static void vt_skip(const char *name, const char *why)
+static inline void vt_skip(const char *name, const char *why)
 {
 	printf("ok - %s # SKIP %s\n", name, why);
 	fflush(stdout);
@@ -94,123 +95,37 @@ static void vt_skip(const char *name, const char *why)
 		}							\
 	} while (0)
 
-static int vt_exit(void)
+static inline int vt_exit(void)
 {
 	return vt_failed ? 1 : 0;
 }
 
 /* --- files ---------------------------------------------------------------- */
 
-static int write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t n;
-	int err;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, val, strlen(val));
-	err = n < 0 ? -errno : 0;
-	close(fd);
-	return err;
-}
-
-static int read_file(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = 0;
-	return 0;
-}
-
-static long long read_ll(const char *path)
+static inline long long read_ll(const char *path)
 {
 	char buf[64];
 
-	if (read_file(path, buf, sizeof(buf)))
+	if (mm_read_file(path, buf, sizeof(buf)))
 		return -1;
 	return strtoll(buf, NULL, 0);
 }
 
-/* Value of "name value" in a file of such lines, or -1. */
-static long long read_keyed(const char *path, const char *key)
+static inline long long vmstat(const char *key)
 {
-	char line[256];
-	long long val = -1;
-	size_t klen = strlen(key);
-	FILE *f = fopen(path, "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, key, klen) && line[klen] == ' ') {
-			val = strtoll(line + klen + 1, NULL, 10);
-			break;
-		}
-	}
-	fclose(f);
-	return val;
-}
-
-static long long vmstat(const char *key)
-{
-	return read_keyed("/proc/vmstat", key);
+	return mm_read_keyed("/proc/vmstat", key);
 }
 
 /* --- mTHP ------------------------------------------------------------------ */
 
-static bool mthp_supported(unsigned long kb)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path), THP_DIR "/hugepages-%lukB/enabled", kb);
-	return access(path, W_OK) == 0;
-}
-
-/* Enable exactly one size (@kb, 0 for none) for anonymous faults. */
-static int mthp_only(unsigned long kb)
-{
-	static const unsigned long sizes[] = { 8, 16, 32, 64, 128, 256, 512,
-					       1024, 2048 };
-	char path[128];
-	unsigned int i;
-	int err = 0;
-
-	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-		if (!mthp_supported(sizes[i]))
-			continue;
-		snprintf(path, sizeof(path), THP_DIR "/hugepages-%lukB/enabled",
-			 sizes[i]);
-		if (write_file(path, sizes[i] == kb ? "always" : "never"))
-			err = -1;
-	}
-	return err;
-}
-
-static long long split_deferred(unsigned long kb)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path),
-		 THP_DIR "/hugepages-%lukB/stats/split_deferred", kb);
-	return read_ll(path);
-}
-
 /* --- the module ------------------------------------------------------------ */
 
-static bool module_loaded(void)
+static inline bool module_loaded(void)
 {
 	return access("/sys/module/" MODULE_NAME, F_OK) == 0;
 }
 
-static int module_load_path(const char *ko, const char *params)
+static inline int module_load_path(const char *ko, const char *params)
 {
 	int fd = open(ko, O_RDONLY | O_CLOEXEC);
 	int ret;
@@ -223,95 +138,91 @@ static int module_load_path(const char *ko, const char *params)
 	return ret;
 }
 
-static int module_load(const char *params)
+static inline int module_load(const char *params)
 {
 	return module_load_path(MODULE_KO, params);
 }
 
-static int module_unload_name(const char *name)
+static inline int module_unload_name(const char *name)
 {
 	return syscall(SYS_delete_module, name, O_NONBLOCK) ? -errno : 0;
 }
 
-static int module_unload(void)
+static inline int module_unload(void)
 {
 	return module_unload_name(MODULE_NAME);
 }
 
-static long long bu_stat(const char *name)
+static inline long long bu_stat(const char *name)
 {
-	return read_keyed(STATS_PATH, name);
+	return mm_read_keyed(STATS_PATH, name);
 }
 
-static int bu_stats_reset(void)
+static inline int bu_stats_reset(void)
 {
-	return write_file(STATS_PATH, "0");
+	return mm_write_file(STATS_PATH, "0");
 }
 
-static int bu_param_set(const char *name, const char *val)
+static inline int bu_param_set(const char *name, const char *val)
 {
 	char path[128];
 
 	snprintf(path, sizeof(path), "/sys/module/" MODULE_NAME "/parameters/%s", name);
-	return write_file(path, val);
+	return mm_write_file(path, val);
 }
 
-static int bu_param_get(const char *name, char *buf, size_t len)
+static inline int bu_param_get(const char *name, char *buf, size_t len)
 {
 	char path[128];
 
 	snprintf(path, sizeof(path), "/sys/module/" MODULE_NAME "/parameters/%s", name);
-	return read_file(path, buf, len);
+	return mm_read_file(path, buf, len);
 }
 
 /* --- memory ------------------------------------------------------------------ */
 
-/* Map @len bytes of anonymous memory aligned to @align. */
-static char *map_aligned(size_t len, size_t align)
+/*
+ * A non-zero byte that depends on its offset in the region (page number and
+ * offset in the page) and a seed: a page that moved or was swapped with
+ * another is detected, and survives mremap (offsets do not change).
+ */
+static inline unsigned char pattern(size_t off, unsigned int seed)
 {
-	size_t span = len + align;
-	char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	char *p;
-
-	if (raw == MAP_FAILED)
-		return NULL;
-	p = (char *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
-	if (p > raw)
-		munmap(raw, p - raw);
-	if (p + len < raw + span)
-		munmap(p + len, raw + span - (p + len));
-	return p;
+	return (unsigned char)((off >> 12) * 31 + (off & 0xfff) * 7 + seed * 13 + 1) | 1;
 }
 
-/* A byte that depends on the address and a seed: detects moved pages too. */
-static inline unsigned char pattern(const void *addr, unsigned int seed)
-{
-	uintptr_t a = (uintptr_t)addr;
-
-	return (unsigned char)((a >> 12) * 31 + (a & 0xfff) * 7 + seed * 13 + 1) | 1;
-}
-
-static void fill(char *p, size_t len, unsigned int seed)
+/* Fill [p, p+len) as bytes at region offsets base.. of pattern @seed. */
+static inline void fill_at(char *p, size_t len, unsigned int seed, size_t base)
 {
 	size_t i;
 
 	for (i = 0; i < len; i++)
-		p[i] = pattern(p + i, seed);
+		p[i] = pattern(base + i, seed);
 }
 
-/* Offset of the first byte that is not the pattern, or -1. */
-static long check_pattern(const char *p, size_t len, unsigned int seed)
+static inline void fill(char *p, size_t len, unsigned int seed)
+{
+	fill_at(p, len, seed, 0);
+}
+
+/* Offset of the first byte that is not the pattern at base.., or -1. */
+static inline long check_at(const char *p, size_t len, unsigned int seed,
+			    size_t base)
 {
 	size_t i;
 
 	for (i = 0; i < len; i++)
-		if ((unsigned char)p[i] != pattern(p + i, seed))
+		if ((unsigned char)p[i] != pattern(base + i, seed))
 			return (long)i;
 	return -1;
 }
 
-static long check_zero(const char *p, size_t len)
+static inline long check_pattern(const char *p, size_t len, unsigned int seed)
+{
+	return check_at(p, len, seed, 0);
+}
+
+static inline long check_zero(const char *p, size_t len)
 {
 	size_t i;
 
@@ -321,83 +232,40 @@ static long check_zero(const char *p, size_t len)
 	return -1;
 }
 
-/* Pages of [p, p+len) present in the page tables (mincore). */
-static long resident_pages(void *p, size_t len)
-{
-	size_t n = len / PAGE, i;
-	unsigned char *vec = malloc(n);
-	long res = 0;
+/* --- memcg: reclaim through the LRU, as memory pressure does -------------- */
 
-	if (!vec || mincore(p, len, vec)) {
-		free(vec);
-		return -1;
-	}
-	for (i = 0; i < n; i++)
-		res += vec[i] & 1;
-	free(vec);
-	return res;
+#define TEST_CG	"/sys/fs/cgroup/batch_unmap_test"
+
+/* Move this process into a test memcg (before it allocates). */
+static inline int memcg_enter(void)
+{
+	char pid[32];
+
+	mm_write_file("/sys/fs/cgroup/cgroup.subtree_control", "+memory");
+	if (mkdir(TEST_CG, 0755) && errno != EEXIST)
+		return -errno;
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	return mm_write_file(TEST_CG "/cgroup.procs", pid);
 }
 
-#define KPF_COMPOUND_HEAD	15
-#define KPF_COMPOUND_TAIL	16
-#define KPF_THP			22
-
-/*
- * Count the folios of exactly @folio_kb that back [p, p+len): a compound
- * head followed by the right number of tails, naturally aligned.  Returns
- * the number found, or -1 if pagemap/kpageflags cannot be read.
- */
-static long count_folios(void *p, size_t len, unsigned long folio_kb)
+/* Proactive reclaim of the test memcg: shrink_folio_list() via the LRU. */
+static inline void memcg_reclaim(void)
 {
-	size_t n = len / PAGE, per = folio_kb * KB / PAGE, i, j;
-	int pm = open("/proc/self/pagemap", O_RDONLY);
-	int kf = open("/proc/kpageflags", O_RDONLY);
-	long found = -1;
+	char before[32] = "?", after[32] = "?";
+	int i, err = 0;
 
-	if (pm < 0 || kf < 0)
-		goto out;
-	found = 0;
-	for (i = 0; i + per <= n; i += per) {
-		uint64_t head = 0;
-		bool good = true;
-
-		for (j = 0; j < per && good; j++) {
-			uint64_t ent, flags;
-			uintptr_t va = (uintptr_t)p + (i + j) * PAGE;
-
-			if (pread(pm, &ent, 8, (va / PAGE) * 8) != 8 ||
-			    !(ent >> 63)) {
-				good = false;
-				break;
-			}
-			ent &= (1ULL << 55) - 1;
-			if (pread(kf, &flags, 8, ent * 8) != 8) {
-				good = false;
-				break;
-			}
-			if (per == 1)
-				good = !(flags & (1ULL << KPF_COMPOUND_TAIL)) &&
-				       !(flags & (1ULL << KPF_COMPOUND_HEAD));
-			else if (j == 0)
-				good = (flags >> KPF_COMPOUND_HEAD) & 1 &&
-				       !(ent & (per - 1));
-			else
-				good = (flags >> KPF_COMPOUND_TAIL) & 1 &&
-				       ent == head + j;
-			if (j == 0)
-				head = ent;
-		}
-		found += good;
-	}
-out:
-	if (pm >= 0)
-		close(pm);
-	if (kf >= 0)
-		close(kf);
-	return found;
+	mm_read_file(TEST_CG "/memory.current", before, sizeof(before));
+	/* EAGAIN just means less than asked could be reclaimed. */
+	for (i = 0; i < 4; i++)
+		err = mm_write_file(TEST_CG "/memory.reclaim", "256M");
+	mm_read_file(TEST_CG "/memory.current", after, sizeof(after));
+	before[strcspn(before, "\n")] = 0;
+	after[strcspn(after, "\n")] = 0;
+	vt_diag("memcg reclaim: memory.current %s -> %s (last write: %s)", before,
+		after, strerror(-err));
 }
 
-static void pin_cpu(int cpu)
+static inline void pin_cpu(int cpu)
 {
 	cpu_set_t set;
 
@@ -425,7 +293,7 @@ struct lazyfree_run {
  * Fill nr_folios folios of folio_kb, MADV_FREE them, then MADV_PAGEOUT:
  * clean lazyfree memory that reclaim discards.  Reports what happened.
  */
-static void lazyfree_reclaim(struct lazyfree_run *r, unsigned int seed)
+static inline void lazyfree_reclaim(struct lazyfree_run *r, unsigned int seed)
 {
 	size_t fsz = r->folio_kb * KB, len = fsz * r->nr_folios;
 	unsigned long stat_kb = r->folio_kb;
@@ -439,7 +307,7 @@ static void lazyfree_reclaim(struct lazyfree_run *r, unsigned int seed)
 		r->err = EINVAL;
 		return;
 	}
-	p = map_aligned(len, fsz > PMD_SIZE_ ? fsz : PMD_SIZE_);
+	p = mm_map_aligned(len, fsz > PMD_SIZE_ ? fsz : PMD_SIZE_);
 	if (!p) {
 		r->err = errno;
 		return;
@@ -455,21 +323,21 @@ static void lazyfree_reclaim(struct lazyfree_run *r, unsigned int seed)
 				r->err = errno;
 		}
 	}
-	r->folios_found = r->folio_kb > 4 ? count_folios(p, len, r->folio_kb) :
-					    count_folios(p, len, 4);
+	r->folios_found = r->folio_kb > 4 ? mm_count_folios(p, len, r->folio_kb) :
+					    mm_count_folios(p, len, 4);
 	if (madvise(p, len, MADV_FREE)) {
 		r->err = errno;
 		goto out;
 	}
-	sd0 = r->folio_kb > 4 ? split_deferred(stat_kb) : 0;
+	sd0 = r->folio_kb > 4 ? mthp_split_deferred(stat_kb) : 0;
 	lf0 = vmstat("pglazyfreed");
 	if (madvise(p, len, MADV_PAGEOUT)) {
 		r->err = errno;
 		goto out;
 	}
-	r->split_deferred = r->folio_kb > 4 ? split_deferred(stat_kb) - sd0 : 0;
+	r->split_deferred = r->folio_kb > 4 ? mthp_split_deferred(stat_kb) - sd0 : 0;
 	r->lazyfreed = vmstat("pglazyfreed") - lf0;
-	r->resident_after = resident_pages(p, len);
+	r->resident_after = mm_resident_pages(p, len);
 	r->bad_offset = check_zero(p, len);
 out:
 	munmap(p, len);

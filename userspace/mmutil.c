@@ -1,0 +1,239 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Memory helpers shared by lazyfree-bench and the VM tests.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "mmutil.h"
+
+static const unsigned long mthp_sizes[] = { 8, 16, 32, 64, 128, 256, 512,
+					    1024, 2048 };
+#define NR_SIZES	(sizeof(mthp_sizes) / sizeof(mthp_sizes[0]))
+
+int mm_write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+	int err;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	err = n < 0 ? -errno : 0;
+	close(fd);
+	return err;
+}
+
+int mm_read_file(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = 0;
+	return 0;
+}
+
+static void enabled_path(char *buf, size_t len, unsigned long kb)
+{
+	snprintf(buf, len, THP_DIR "/hugepages-%lukB/enabled", kb);
+}
+
+bool mthp_supported(unsigned long kb)
+{
+	char path[128];
+
+	enabled_path(path, sizeof(path), kb);
+	return access(path, W_OK) == 0;
+}
+
+int mthp_only(unsigned long kb)
+{
+	char path[128];
+	unsigned int i;
+	int err = 0;
+
+	if (kb > 4 && !mthp_supported(kb))
+		return -ENOENT;
+	for (i = 0; i < NR_SIZES; i++) {
+		if (!mthp_supported(mthp_sizes[i]))
+			continue;
+		enabled_path(path, sizeof(path), mthp_sizes[i]);
+		if (mm_write_file(path, mthp_sizes[i] == kb ? "always" : "never"))
+			err = -EIO;
+	}
+	return err;
+}
+
+void mthp_save(struct mthp_saved *s)
+{
+	char path[128], buf[128], *l, *r;
+	unsigned int i;
+
+	memset(s, 0, sizeof(*s));
+	for (i = 0; i < NR_SIZES; i++) {
+		enabled_path(path, sizeof(path), mthp_sizes[i]);
+		if (mm_read_file(path, buf, sizeof(buf)))
+			continue;
+		/* "always [inherit] madvise never": keep the bracketed one. */
+		l = strchr(buf, '[');
+		r = l ? strchr(l, ']') : NULL;
+		if (l && r && r - l - 1 < (long)sizeof(s->enabled[i]))
+			snprintf(s->enabled[i], sizeof(s->enabled[i]), "%.*s",
+				 (int)(r - l - 1), l + 1);
+	}
+}
+
+void mthp_restore(const struct mthp_saved *s)
+{
+	char path[128];
+	unsigned int i;
+
+	for (i = 0; i < NR_SIZES; i++) {
+		if (!s->enabled[i][0])
+			continue;
+		enabled_path(path, sizeof(path), mthp_sizes[i]);
+		mm_write_file(path, s->enabled[i]);
+	}
+}
+
+long long mthp_split_deferred(unsigned long kb)
+{
+	char path[128], buf[64];
+
+	snprintf(path, sizeof(path), THP_DIR "/hugepages-%lukB/stats/split_deferred", kb);
+	if (mm_read_file(path, buf, sizeof(buf)))
+		return -1;
+	return strtoll(buf, NULL, 10);
+}
+
+long long mm_read_keyed(const char *path, const char *key)
+{
+	char line[256];
+	long long val = -1;
+	size_t klen = strlen(key);
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, key, klen) && line[klen] == ' ') {
+			val = strtoll(line + klen + 1, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return val;
+}
+
+char *mm_map_aligned(size_t len, size_t align)
+{
+	size_t span = len + align;
+	char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *p;
+
+	if (raw == MAP_FAILED)
+		return NULL;
+	p = (char *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
+	if (p > raw)
+		munmap(raw, p - raw);
+	if (p + len < raw + span)
+		munmap(p + len, raw + span - (p + len));
+	return p;
+}
+
+long mm_resident_pages(void *p, size_t len)
+{
+	size_t n = len / MM_PAGE, i;
+	unsigned char *vec = malloc(n);
+	long res = 0;
+
+	if (!vec || mincore(p, len, vec)) {
+		free(vec);
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		res += vec[i] & 1;
+	free(vec);
+	return res;
+}
+
+#define KPF_COMPOUND_HEAD	15
+#define KPF_COMPOUND_TAIL	16
+#define PM_PRESENT		(1ULL << 63)
+#define PM_PFN_MASK		((1ULL << 55) - 1)
+
+long mm_count_folios(void *p, size_t len, unsigned long folio_kb)
+{
+	size_t n = len / MM_PAGE, per = folio_kb * 1024 / MM_PAGE, i, j;
+	int pm = open("/proc/self/pagemap", O_RDONLY);
+	int kf = open("/proc/kpageflags", O_RDONLY);
+	long found = -1;
+
+	if (pm < 0 || kf < 0 || !per)
+		goto out;
+	found = 0;
+	for (i = 0; i + per <= n; i += per) {
+		uint64_t head = 0;
+		bool good = true;
+
+		for (j = 0; j < per && good; j++) {
+			uintptr_t va = (uintptr_t)p + (i + j) * MM_PAGE;
+			uint64_t ent, flags, pfn;
+			bool is_head, is_tail;
+
+			if (pread(pm, &ent, 8, (va / MM_PAGE) * 8) != 8 ||
+			    !(ent & PM_PRESENT)) {
+				good = false;
+				break;
+			}
+			pfn = ent & PM_PFN_MASK;
+			if (pread(kf, &flags, 8, pfn * 8) != 8) {
+				good = false;
+				break;
+			}
+			is_head = (flags >> KPF_COMPOUND_HEAD) & 1;
+			is_tail = (flags >> KPF_COMPOUND_TAIL) & 1;
+			if (per == 1)
+				good = !is_head && !is_tail;
+			else if (j == 0)
+				good = is_head && !(pfn & (per - 1));
+			else
+				good = is_tail && pfn == head + j;
+			if (j == 0)
+				head = pfn;
+		}
+		/* A larger folio has a tail where the next head should be. */
+		if (good && i + per < n) {
+			uintptr_t va = (uintptr_t)p + (i + per) * MM_PAGE;
+			uint64_t ent, flags;
+
+			if (pread(pm, &ent, 8, (va / MM_PAGE) * 8) == 8 &&
+			    (ent & PM_PRESENT) &&
+			    pread(kf, &flags, 8, (ent & PM_PFN_MASK) * 8) == 8 &&
+			    ((flags >> KPF_COMPOUND_TAIL) & 1) &&
+			    (ent & PM_PFN_MASK) == head + per)
+				good = false;
+		}
+		found += good;
+	}
+out:
+	if (pm >= 0)
+		close(pm);
+	if (kf >= 0)
+		close(kf);
+	return found;
+}

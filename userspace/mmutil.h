@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Memory helpers shared by lazyfree-bench and the VM tests: mTHP sysfs
+ * controls and stats, aligned anonymous mappings, residency and folio-size
+ * checks through /proc/self/pagemap and /proc/kpageflags.
+ */
+#ifndef MMUTIL_H
+#define MMUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT	21
+#endif
+
+#define MM_PAGE		4096UL
+#define MM_PMD_SIZE	(2UL << 20)
+#define THP_DIR		"/sys/kernel/mm/transparent_hugepage"
+
+int mm_write_file(const char *path, const char *val);
+int mm_read_file(const char *path, char *buf, size_t len);
+
+/* Is hugepages-<kb>kB offered by this kernel (and writable by us)? */
+bool mthp_supported(unsigned long kb);
+/*
+ * Enable exactly one mTHP size @kb for anonymous faults (0: none, small
+ * pages only); the other sizes are set to "never".
+ */
+int mthp_only(unsigned long kb);
+/* Save and restore every size's "enabled" setting. */
+struct mthp_saved {
+	char enabled[16][16];
+};
+void mthp_save(struct mthp_saved *s);
+void mthp_restore(const struct mthp_saved *s);
+/* hugepages-<kb>kB/stats/split_deferred, or -1. */
+long long mthp_split_deferred(unsigned long kb);
+
+/* Value of "key value" in a file of such lines (e.g. /proc/vmstat), or -1. */
+long long mm_read_keyed(const char *path, const char *key);
+
+/* Map @len bytes of private anonymous memory aligned to @align. */
+char *mm_map_aligned(size_t len, size_t align);
+/* Pages of [p, p+len) mapped (mincore), or -1. */
+long mm_resident_pages(void *p, size_t len);
+/*
+ * Number of naturally aligned folios of exactly @folio_kb backing
+ * [p, p+len) (4 = small pages), or -1 if pagemap/kpageflags are unreadable.
+ */
+long mm_count_folios(void *p, size_t len, unsigned long folio_kb);
+
+#endif /* MMUTIL_H */
