@@ -25,13 +25,14 @@ VM_CFLAGS := $(CFLAGS) $(WARN) -D_GNU_SOURCE -static -pthread -I$(TOP)/include -
 VM_TESTS := $(patsubst tests/vm/%.c,$(BUILD)/vm/tests/%,$(wildcard tests/vm/t_*.c))
 HOST_TESTS := $(wildcard tests/host/*.sh)
 
-.PHONY: all kernel module userspace host-tests tests check check-host check-vm vm-run vm-shell \
+.PHONY: all kernel module userspace host-tests tests check bench check-host check-vm vm-run vm-shell \
 	checkpatch clean distclean help
 
 all: module userspace tests host-tests
 
 help:
 	@echo "make            build the module and the VM tests (and the kernel if needed)"
+	@echo "make bench      benchmark module off vs on in one VM boot (QUICK=1: short)"
 	@echo "make check      host tests + VM tests; TAP, last line 'N passed, N failed'"
 	@echo "make vm-run CMD='...' [FILES='a b']  run a command in the test VM"
 	@echo "make vm-shell   interactive shell in the test VM, module in /vm"
@@ -140,6 +141,10 @@ vm-run: all
 
 vm-shell: all
 	$(Q)tests/harness/run.sh --kernel "$$(cat $(KDIR_FILE))" $(VM_FILES) --shell
+
+# The benchmark: module off vs on in one VM boot (QUICK=1 for a short run).
+bench: all
+	$(Q)userspace/bench/run.sh
 
 checkpatch: $(KDIR_FILE)
 	$(Q)tests/host/checkpatch.sh

@@ -154,5 +154,13 @@ echo "$kver $src_version $key" >"$b/.batch_unmap-kernel"
 rm -rf "$dir"
 mv "$tmp" "$dir"
 touch "$dir/.complete"
+
+# Keep this build and the previous one of the same flavor (2 GB each).
+prefix="$cache_root/kernel-${flavor:+$flavor-}"
+ls -1dt "$prefix"[0-9a-f]* 2>/dev/null | grep -E "/kernel-${flavor:+$flavor-}[0-9a-f]{16}(\.tmp)?\$" |
+	tail -n +3 | while read -r old; do
+		log "kernel: pruning old cached build $old"
+		rm -rf "$old"
+	done
 log "kernel: built Linux $kver in $((SECONDS - start)) s -> $dir/build"
 echo "$dir/build"

@@ -63,7 +63,7 @@ vm_tests() {
 	[ "$host" = 1 ] && host_tests
 	[ "$vm" = 1 ] && vm_tests "$@"
 	true
-} 2>&1 | awk '
+} 2>&1 | awk $(awk -W version 2>&1 | grep -q mawk && echo "-W interactive") '
 	BEGIN { print "TAP version 13"; n = 0; pass = 0; fail = 0; skip = 0 }
 	/^not ok - / { n++; fail++; sub(/^not ok - /, ""); print "not ok " n " " $0; fflush(); next }
 	/^ok - / {

@@ -88,6 +88,57 @@ static bool btf_has(const struct btf *btf, const char *name, __u32 kind)
 	return btf && btf__find_by_name_kind(btf, name, kind) > 0;
 }
 
+/*
+ * Is there a kprobe on @name already (e.g. batch_unmap.ko kprobes=1)?  We
+ * then use a kprobe too: on our 6.12 test kernel, a BPF trampoline sharing
+ * a function with an ftrace-based kprobe oopsed under reclaim load.
+ */
+static bool kprobed(const char *name)
+{
+	char line[512], sym[256];
+	unsigned long long addr;
+	bool found = false;
+	FILE *f = fopen("/sys/kernel/debug/kprobes/list", "r");
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *plus;
+
+		if (sscanf(line, "%llx %*s %255s", &addr, sym) != 2)
+			continue;
+		plus = strchr(sym, '+');
+		if (plus)
+			*plus = 0;
+		found = !strcmp(sym, name);
+	}
+	fclose(f);
+	return found;
+}
+
+/*
+ * Can fentry attach to @name?  It must be in BTF, and BPF trampolines do
+ * not support functions returning a struct (e.g. ptep_clear_flush()
+ * returns pte_t): those need a kprobe.
+ */
+static bool fentry_ok(const struct btf *btf, const char *name)
+{
+	const struct btf_type *fn, *proto;
+	int id, ret;
+
+	id = btf ? btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) : -1;
+	if (id <= 0)
+		return false;
+	fn = btf__type_by_id(btf, id);
+	proto = fn ? btf__type_by_id(btf, fn->type) : NULL;
+	if (!proto || !btf_is_func_proto(proto))
+		return false;
+	if (!proto->type)
+		return true;	/* void */
+	ret = btf__resolve_type(btf, proto->type);
+	return ret > 0 && !btf_is_composite(btf__type_by_id(btf, ret));
+}
+
 /* Pick fast or slow programs for each point; disable the others. */
 static void choose(struct point *pts, int n, const struct btf *btf, bool force_slow)
 {
@@ -98,7 +149,8 @@ static void choose(struct point *pts, int n, const struct btf *btf, bool force_s
 		struct point *p = &pts[i];
 
 		if (p->kind == K_FUNC) {
-			p->use_fast = !force_slow && btf_has(btf, p->what, BTF_KIND_FUNC);
+			p->use_fast = !force_slow && fentry_ok(btf, p->what) &&
+				      !kprobed(p->what);
 			p->use_slow = !p->use_fast && kallsyms_has(p->what);
 		} else {
 			snprintf(tname, sizeof(tname), "btf_trace_%s",

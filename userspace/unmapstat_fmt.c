@@ -129,7 +129,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		env->pin_dir = arg;
 		break;
 	case 'h':
-		argp_state_help(state, stdout, ARGP_HELP_STD_HELP & ~ARGP_HELP_EXIT_OK);
+		argp_help(state->root_argp, stdout, ARGP_HELP_STD_HELP, state->name);
 		return ECANCELED;
 	case ARGP_KEY_ARG:
 		snprintf(ps->err, ps->errlen, "unexpected argument '%s'", arg);

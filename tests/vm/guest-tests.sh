@@ -37,14 +37,26 @@ run_prog() {	# run_prog path: one test program, its own ok/not ok lines
 	fi
 }
 
+# rmmod, retried: while reclaim is inside the module's hook the kernel holds a
+# reference on it and rmmod fails for that instant.
+unload() {	# unload <module>
+	i=0
+	while [ -d "/sys/module/$1" ] && [ $i -lt 100 ]; do
+		rmmod "$1" 2>/dev/null && return 0
+		i=$((i + 1))
+		usleep 10000
+	done
+	[ ! -d "/sys/module/$1" ]
+}
+
 kunit() {
 	echo "# --- kunit"
 	if [ ! -f /vm/batch_unmap_kunit.ko ]; then
 		result 1 "kunit.batch_unmap (batch_unmap_kunit.ko missing)"
 		return
 	fi
-	rmmod batch_unmap_kunit 2>/dev/null
-	rmmod batch_unmap 2>/dev/null
+	unload batch_unmap_kunit
+	unload batch_unmap
 	if ! insmod /vm/batch_unmap.ko; then
 		result 1 "kunit.batch_unmap (cannot load batch_unmap.ko)"
 		return
@@ -61,8 +73,8 @@ kunit() {
 		failed=$((failed + $(grep -c '^not ok' /tmp/kunit.out)))
 		[ -s /tmp/kunit.out ] || result 1 "kunit.batch_unmap (no test cases ran)"
 	fi
-	rmmod batch_unmap_kunit
-	rmmod batch_unmap
+	unload batch_unmap_kunit
+	unload batch_unmap
 }
 
 if [ $# -gt 0 ]; then

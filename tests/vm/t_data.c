@@ -96,7 +96,7 @@ static void *writer_fn(void *arg)
 		*(volatile uint64_t *)(w->p + pg * PAGE) = seq;
 		w->last[pg] = seq++;
 		w->epoch[pg] = w->round;
-		w->writes++;
+		__atomic_fetch_add(&w->writes, 1, __ATOMIC_SEQ_CST);
 	}
 	return NULL;
 }
@@ -135,11 +135,11 @@ static bool concurrent_writes_survive(unsigned long kb)
 		      strerror(errno));
 		writer_pause(&w, 0);
 		/* Let the writer get going, then reclaim under its feet. */
-		w0 = w.writes;
-		while (w.writes < w0 + 64)
+		w0 = __atomic_load_n(&w.writes, __ATOMIC_SEQ_CST);
+		while (__atomic_load_n(&w.writes, __ATOMIC_SEQ_CST) < w0 + 64)
 			;
 		madvise(w.p, REGION, MADV_PAGEOUT);
-		during += w.writes - w0;
+		during += __atomic_load_n(&w.writes, __ATOMIC_SEQ_CST) - w0;
 		writer_pause(&w, 1);
 
 		for (pg = 0; pg < w.pages && ok; pg++) {

@@ -143,9 +143,22 @@ static inline int module_load(const char *params)
 	return module_load_path(MODULE_KO, params);
 }
 
+/*
+ * rmmod.  While reclaim is inside the module's hook the kernel holds a
+ * reference on it and delete_module() fails with EWOULDBLOCK for that
+ * instant: retry, as a user would.
+ */
 static inline int module_unload_name(const char *name)
 {
-	return syscall(SYS_delete_module, name, O_NONBLOCK) ? -errno : 0;
+	int i, err = 0;
+
+	for (i = 0; i < 200; i++) {
+		err = syscall(SYS_delete_module, name, O_NONBLOCK) ? -errno : 0;
+		if (err != -EWOULDBLOCK && err != -EBUSY)
+			break;
+		usleep(5000);
+	}
+	return err;
 }
 
 static inline int module_unload(void)
