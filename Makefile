@@ -25,7 +25,7 @@ VM_CFLAGS := $(CFLAGS) $(WARN) -D_GNU_SOURCE -static -pthread -I$(TOP)/include -
 VM_TESTS := $(patsubst tests/vm/%.c,$(BUILD)/vm/tests/%,$(wildcard tests/vm/t_*.c))
 HOST_TESTS := $(wildcard tests/host/*.sh)
 
-.PHONY: all kernel module userspace host-tests tests check bench check-host check-vm vm-run vm-shell \
+.PHONY: all kernel module userspace host-tests tests check check-debug bench check-host check-vm vm-run vm-shell \
 	checkpatch clean distclean help
 
 all: module userspace tests host-tests
@@ -34,6 +34,7 @@ help:
 	@echo "make            build the module and the VM tests (and the kernel if needed)"
 	@echo "make bench      benchmark module off vs on in one VM boot (QUICK=1: short)"
 	@echo "make check      host tests + VM tests; TAP, last line 'N passed, N failed'"
+	@echo "make check-debug the same on the debug kernel (DEBUG_VM, PAGE_TABLE_CHECK, lockdep)"
 	@echo "make vm-run CMD='...' [FILES='a b']  run a command in the test VM"
 	@echo "make vm-shell   interactive shell in the test VM, module in /vm"
 	@echo "make kernel     build (or reuse) the patched kernel; prints its directory"
@@ -49,7 +50,7 @@ $(KDIR_FILE): FORCE
 	$(Q)if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
 
 # Userspace build dependencies (Debian packages), checked once per build dir.
-USERSPACE_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev gcc make
+USERSPACE_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev gcc make jq gnuplot-nox
 $(BUILD)/.deps-userspace: tests/harness/ensure-packages.sh
 	$(Q)mkdir -p $(BUILD)
 	$(Q)tests/harness/ensure-packages.sh $(USERSPACE_PKGS)
@@ -123,6 +124,11 @@ $(BUILD)/vm/tests/%: tests/vm/%.c tests/vm/vmtest.h include/batch_unmap.h usersp
 check: all
 	$(Q)tests/run.sh
 
+# The same suite on the debug kernel (DEBUG_VM, PAGE_TABLE_CHECK_ENFORCED,
+# PROVE_LOCKING): kernel/debug.config on top of guest.config, cached apart.
+check-debug:
+	$(Q)KERNEL_FLAVOR=debug VM_TIMEOUT=$${VM_TIMEOUT:-3000} $(MAKE) check
+
 check-host: host-tests
 	$(Q)tests/run.sh --host-only
 
@@ -131,6 +137,7 @@ check-vm: all
 
 VM_FILES = --file module/batch_unmap.ko:batch_unmap.ko --file $(BUILD)/bin/unmapstat \
 	--file $(BUILD)/bin/lazyfree-bench --bin bpftool --bin jq \
+	--file tests/vm/guest-lib.sh:guest-lib.sh \
 	$(if $(wildcard module/batch_unmap_kunit.ko),--file module/batch_unmap_kunit.ko:batch_unmap_kunit.ko) \
 	$(foreach t,$(VM_TESTS),--file $(t)) \
 	$(foreach f,$(FILES),--file $(f))

@@ -258,6 +258,8 @@ decline:
 
 static const struct ttu_hook_ops bu_hook_ops = {
 	.owner = THIS_MODULE,
+	/* Small folios never reach us: the kernel skips the call for them. */
+	.min_order = 1,
 	.unmap = bu_unmap,
 };
 

@@ -39,6 +39,7 @@ vm_tests() {
 	out="$top/build/vm"
 	files=(--file "$top/module/batch_unmap.ko:batch_unmap.ko"
 		--file "$here/vm/guest-tests.sh:guest-tests.sh"
+		--file "$here/vm/guest-lib.sh:guest-lib.sh"
 		--file "$top/build/bin/unmapstat" --file "$top/build/bin/lazyfree-bench"
 		--bin bpftool --bin jq)
 	[ -f "$top/module/batch_unmap_kunit.ko" ] &&

@@ -115,7 +115,12 @@ console="$out/console.log"
 result="$out/out.log"
 : >"$console"
 : >"$result"
-qemu=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m "$mem" -smp "$cpus"
+smp="$cpus"
+# One socket per node: CPUs sharing a last-level cache across nodes make
+# the kernel warn about the topology.
+[ "$numa" = 1 ] && smp="$cpus,sockets=2,cores=$((cpus / 2)),threads=1"
+[ "$numa" = 1 ] && [ $((cpus % 2)) != 0 ] && die "--numa needs an even number of vCPUs"
+qemu=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m "$mem" -smp "$smp"
 	-kernel "$bz" -initrd "$out/initramfs.cpio" -no-reboot -nodefaults
 	-append "console=ttyS0,115200 panic=-1 mitigations=off nokaslr")
 if [ "$numa" = 1 ]; then

@@ -39,17 +39,7 @@ measure() {	# measure <tag> <touch-threads>
 
 q() { jq -r "$2" "/tmp/$1"; }
 
-# rmmod, retried: while reclaim is inside the module's hook the kernel holds a
-# reference on it and rmmod fails for that instant.
-unload() {	# unload <module>
-	i=0
-	while [ -d "/sys/module/$1" ] && [ $i -lt 100 ]; do
-		rmmod "$1" 2>/dev/null && return 0
-		i=$((i + 1))
-		usleep 10000
-	done
-	[ ! -d "/sys/module/$1" ]
-}
+. /vm/guest-lib.sh
 
 unload batch_unmap
 

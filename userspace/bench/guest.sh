@@ -21,17 +21,7 @@ n=0
 
 echo "E {\"kernel\":\"$(uname -r)\",\"cpus\":$(grep -c ^processor /proc/cpuinfo),\"tlb_single_page_flush_ceiling\":$(cat $CEIL 2>/dev/null || echo null),\"region\":\"$REGION\",\"rounds\":$ROUNDS,\"iterations\":$ITER,\"touch_threads\":$TOUCH,\"sizes\":\"$SIZES\"}"
 
-# rmmod, retried: while reclaim is inside the module's hook the kernel holds a
-# reference on it and rmmod fails for that instant.
-unload() {	# unload <module>
-	i=0
-	while [ -d "/sys/module/$1" ] && [ $i -lt 100 ]; do
-		rmmod "$1" 2>/dev/null && return 0
-		i=$((i + 1))
-		usleep 10000
-	done
-	[ ! -d "/sys/module/$1" ]
-}
+. /vm/guest-lib.sh
 
 module() {	# module on|off
 	if [ "$1" = on ]; then

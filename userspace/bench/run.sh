@@ -39,7 +39,7 @@ start=$SECONDS
 VM_TIMEOUT="${VM_TIMEOUT:-3600}" "$top/tests/harness/run.sh" --kernel "$kdir" --out "$out/vm" \
 	--file "$top/module/batch_unmap.ko:batch_unmap.ko" \
 	--file "$top/build/bin/unmapstat" --file "$top/build/bin/lazyfree-bench" \
-	--file "$here/guest.sh:bench-guest.sh" \
+	--file "$here/guest.sh:bench-guest.sh" --file "$top/tests/vm/guest-lib.sh:guest-lib.sh" \
 	-- "SIZES='$SIZES' ROUNDS=$ROUNDS ITER=$ITER REGION=$REGION TOUCH=$TOUCH sh /vm/bench-guest.sh" |
 	tee "$out/raw.log" | grep --line-buffered '^#' || true
 [ "${PIPESTATUS[0]}" = 0 ] || die "the benchmark VM failed (see $out/raw.log and $out/vm/console.log)"
@@ -97,7 +97,7 @@ jq -r '["size","side","median_ms","min_ms","max_ms","ratio_off_on","ratio_min","
 jq -r '.sizes[] | [.size, .off.median_ms, .on.median_ms, (.zap.median_ms // 0)] | @tsv' \
 	"$out/results.json" >"$out/plot.dat"
 gnuplot <<EOF
-set terminal pngcairo size 900,540
+set terminal pngcairo size 900,540 noenhanced
 set output "$out/plot.png"
 set title "MADV_PAGEOUT of $REGION lazyfree memory (QEMU TCG, median)"
 set ylabel "reclaim time (ms)"
@@ -108,7 +108,7 @@ set style fill solid 0.8 border -1
 set key top right
 set grid ytics
 plot "$out/plot.dat" using 2:xtic(1) title "stock (module off)", \
-     "" using 3 title "batch\\_unmap (module on)", \
-     "" using 4 title "MADV\\_DONTNEED (zap)"
+     "" using 3 title "batch_unmap (module on)", \
+     "" using 4 title "MADV_DONTNEED (zap)"
 EOF
 log "bench: wrote $out/results.json, results.csv, table.txt, plot.png in $((SECONDS - start)) s"
