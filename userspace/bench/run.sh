@@ -9,6 +9,7 @@
 #
 # Environment: QUICK=1 (shorter run), ROUNDS, ITER, REGION, SIZES, TOUCH=N
 # (threads keeping the mm active on other CPUs: remote flushes), OUT.
+# REPORT_ONLY=1 recomputes the reports from OUT/raw.log without a VM run.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -33,9 +34,15 @@ ensure_packages jq gnuplot-nox
 mkdir -p "$out"
 kdir="$("$top/kernel/build.sh")"
 
+start=$SECONDS
+if [ "${REPORT_ONLY:-0}" = 1 ]; then
+	[ -s "$out/raw.log" ] || die "REPORT_ONLY=1 but there is no $out/raw.log"
+	REGION="$(sed -n 's/^E .*"region":"\([^"]*\)".*/\1/p' "$out/raw.log")"
+	ROUNDS="$(sed -n 's/^E .*"rounds":\([0-9]*\).*/\1/p' "$out/raw.log")"
+	ITER="$(sed -n 's/^E .*"iterations":\([0-9]*\).*/\1/p' "$out/raw.log")"
+else
 log "bench: sizes [$SIZES], $ROUNDS rounds x $ITER iterations of $REGION, touch threads $TOUCH"
 log "bench: TCG times are emulated: only the off/on ratios carry over to hardware"
-start=$SECONDS
 VM_TIMEOUT="${VM_TIMEOUT:-3600}" "$top/tests/harness/run.sh" --kernel "$kdir" --out "$out/vm" \
 	--file "$top/module/batch_unmap.ko:batch_unmap.ko" \
 	--file "$top/build/bin/unmapstat" --file "$top/build/bin/lazyfree-bench" \
@@ -43,6 +50,7 @@ VM_TIMEOUT="${VM_TIMEOUT:-3600}" "$top/tests/harness/run.sh" --kernel "$kdir" --
 	-- "SIZES='$SIZES' ROUNDS=$ROUNDS ITER=$ITER REGION=$REGION TOUCH=$TOUCH sh /vm/bench-guest.sh" |
 	tee "$out/raw.log" | grep --line-buffered '^#' || true
 [ "${PIPESTATUS[0]}" = 0 ] || die "the benchmark VM failed (see $out/raw.log and $out/vm/console.log)"
+fi
 
 sed -n 's/^R //p' "$out/raw.log" >"$out/results.jsonl"
 env_json="$(sed -n 's/^E //p' "$out/raw.log" | head -n 1)"
@@ -79,8 +87,8 @@ jq -r '["size","side","median_ms","min_ms","max_ms","ratio_off_on","ratio_min","
 		"\(.ratio_off_on.median)x [\(.ratio_off_on.min)-\(.ratio_off_on.max)]",
 		(.zap.median_ms // "-"), (.on_vs_zap // "-"),
 		"\(.off.split_deferred_per_iter)/\(.on.split_deferred_per_iter)",
-		"\(.off.flushes_per_folio | (.per_pte // 0) + (.single_page // 0) + (.range // 0) + (.full // 0) + (.deferred // 0) | . * 100 | round / 100)",
-		"\(.on.flushes_per_folio | (.per_pte // 0) + (.single_page // 0) + (.range // 0) + (.full // 0) + (.deferred // 0) | . * 100 | round / 100)"]
+		"\(.off.flushes_per_folio | (.single_page // 0) + (.range // 0) + (.full // 0) + (.deferred // 0) | . * 100 | round / 100)",
+		"\(.on.flushes_per_folio | (.single_page // 0) + (.range // 0) + (.full // 0) + (.deferred // 0) | . * 100 | round / 100)"]
 		| @tsv' "$out/results.json" |
 		while IFS=$'\t' read -r a b c d e f g h i; do
 			printf '%-8s %23s %23s %19s %9s %9s %13s %15s %10s\n' "$a" "$b" "$c" "$d" "$e" "$f" "$g" "$h" "$i"
