@@ -82,7 +82,12 @@ MODULE_PARM_DESC(kprobes, "Count the stock unmap path with kprobes (default: 0)"
 /*
  * The PTEs of the batch being unmapped, kept to restore them exactly.  Used
  * under the page-table lock, so with preemption off: one buffer per CPU.
+ * On PREEMPT_RT the PTL sleeps and two reclaimers could share a CPU's
+ * buffer: refuse to build there rather than restore another mm's PTEs.
  */
+#ifdef CONFIG_PREEMPT_RT
+#error "batch_unmap: PREEMPT_RT kernels are not supported (per-CPU PTE buffer)"
+#endif
 static pte_t __percpu *bu_saved;
 
 /* Restore the batch exactly as it was: every PTE its own A/D bits. */

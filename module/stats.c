@@ -128,8 +128,13 @@ int bu_stats_init(void)
 	BUILD_BUG_ON(ARRAY_SIZE(bu_stat_names) != BU_STAT_NR);
 
 	bu_debugfs = debugfs_create_dir(KBUILD_MODNAME, NULL);
-	if (IS_ERR(bu_debugfs))
-		return PTR_ERR(bu_debugfs);
+	if (IS_ERR(bu_debugfs)) {
+		/* Without debugfs the module still works, only unobserved. */
+		pr_warn("%s: no debugfs (%ld): stats unavailable\n", KBUILD_MODNAME,
+			PTR_ERR(bu_debugfs));
+		bu_debugfs = NULL;
+		return 0;
+	}
 	debugfs_create_file("stats", 0644, bu_debugfs, NULL, &stats_fops);
 	debugfs_create_file("kprobes", 0444, bu_debugfs, NULL, &kprobes_fops);
 	return 0;
