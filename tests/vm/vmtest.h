@@ -29,6 +29,7 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mmutil.h"
@@ -259,6 +260,15 @@ static inline int memcg_enter(void)
 		return -errno;
 	snprintf(pid, sizeof(pid), "%d", getpid());
 	return mm_write_file(TEST_CG "/cgroup.procs", pid);
+}
+
+/* Proactive reclaim of the test memcg, without a report. */
+static inline void memcg_reclaim_quiet(void)
+{
+	int i;
+
+	for (i = 0; i < 4; i++)
+		mm_write_file(TEST_CG "/memory.reclaim", "256M");
 }
 
 /* Proactive reclaim of the test memcg: shrink_folio_list() via the LRU. */
