@@ -7,6 +7,11 @@
 
 #include <linux/mm.h>
 #include <linux/percpu.h>
+
+/* Say what is missing on a kernel without our patches (kernel/patches/). */
+#if !__has_include("linux/rmap_hook.h")
+#error "batch_unmap needs the try_to_unmap_one() hook patch (no linux/rmap_hook.h)"
+#endif
 #include <linux/rmap_hook.h>
 #include <kunit/visibility.h>
 

@@ -16,7 +16,6 @@
 #include <linux/mm.h>
 #include <linux/mm_inline.h>
 #include <linux/rmap.h>
-#include <linux/rmap_hook.h>
 #include <linux/spinlock.h>
 #include <asm/tlbflush.h>
 
