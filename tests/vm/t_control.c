@@ -161,18 +161,7 @@ static void test_load_unload_under_reclaim(void)
 
 int main(void)
 {
-	int err;
-
-	if (!mthp_supported(64)) {
-		vt_skip("control", "no 64K mTHP support");
-		return vt_exit();
-	}
-	if (module_loaded())
-		module_unload();
-	mthp_only(64);
-	pin_cpu(0);
-	err = module_load(NULL);
-	if (!vt_result(err == 0, "module_loads (%s)", strerror(-err)))
+	if (!vt_start("control", 64, NULL))
 		return vt_exit();
 	test_params();
 	test_kprobes();

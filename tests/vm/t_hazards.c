@@ -287,19 +287,8 @@ static void test_uffd_wp(void)
 
 int main(void)
 {
-	int err;
-
-	if (!mthp_supported(64)) {
-		vt_skip("hazards", "no 64K mTHP support");
+	if (!vt_start("hazards", 64, NULL))
 		return vt_exit();
-	}
-	if (module_loaded())
-		module_unload();
-	err = module_load(NULL);
-	if (!vt_result(err == 0, "module_loads (%s)", strerror(-err)))
-		return vt_exit();
-	mthp_only(64);
-	pin_cpu(0);
 	if (memcg_enter())
 		vt_diag("cannot enter a test memcg: reclaim tests will fail");
 	test_mremap_across_pmd();

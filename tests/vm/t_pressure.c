@@ -19,19 +19,10 @@ int main(void)
 	long long disc0, dirty0;
 	size_t off;
 	bool ok = true;
-	int i, err;
+	int i;
 
-	if (!mthp_supported(64)) {
-		vt_skip("memcg_pressure_reclaims_lazyfree_without_loss", "no 64K mTHP");
+	if (!vt_start("memcg_pressure_reclaims_lazyfree_without_loss", 64, NULL))
 		return vt_exit();
-	}
-	if (module_loaded())
-		module_unload();
-	err = module_load(NULL);
-	if (!vt_result(err == 0, "module_loads (%s)", strerror(-err)))
-		return vt_exit();
-	mthp_only(64);
-	pin_cpu(0);
 	if (memcg_enter() || mm_write_file(TEST_CG "/memory.max", LIMIT)) {
 		vt_result(false, "memcg_pressure_reclaims_lazyfree_without_loss (no memcg)");
 		return vt_exit();

@@ -193,6 +193,38 @@ static inline int bu_param_get(const char *name, char *buf, size_t len)
 	return mm_read_file(path, buf, len);
 }
 
+static inline void pin_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+/*
+ * Common start of a test: needs the @kb mTHP size (else a SKIP named
+ * @what), a freshly loaded module (with @params), @kb enabled, CPU 0.
+ * Returns false if the test cannot go on (the reason is reported).
+ */
+static inline bool vt_start(const char *what, unsigned long kb, const char *params)
+{
+	int err;
+
+	if (!mthp_supported(kb)) {
+		vt_skip(what, "this kernel offers no such mTHP size");
+		return false;
+	}
+	if (module_loaded())
+		module_unload();
+	err = module_load(params);
+	if (!vt_result(err == 0, "module_loads (%s)", strerror(-err)))
+		return false;
+	mthp_only(kb);
+	pin_cpu(0);
+	return true;
+}
+
 /* --- memory ------------------------------------------------------------------ */
 
 /*
@@ -288,14 +320,6 @@ static inline void memcg_reclaim(void)
 		after, strerror(-err));
 }
 
-static inline void pin_cpu(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	sched_setaffinity(0, sizeof(set), &set);
-}
 
 /* --- the lazyfree reclaim workload ------------------------------------------ */
 
