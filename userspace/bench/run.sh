@@ -86,7 +86,8 @@ jq -r '["size","side","median_ms","min_ms","max_ms","ratio_off_on","ratio_min","
 		"\(.on.median_ms) [\(.on.min_ms)-\(.on.max_ms)]",
 		"\(.ratio_off_on.median)x [\(.ratio_off_on.min)-\(.ratio_off_on.max)]",
 		(.zap.median_ms // "-"), (.on_vs_zap // "-"),
-		"\(.off.split_deferred_per_iter)/\(.on.split_deferred_per_iter)",
+		([.off.split_deferred_per_iter, .on.split_deferred_per_iter]
+		 | map(if . == null or . < 0 then "n/a" else tostring end) | join("/")),
 		"\(.off.flushes_per_folio | (.single_page // 0) + (.range // 0) + (.full // 0) + (.deferred // 0) | . * 100 | round / 100)",
 		"\(.on.flushes_per_folio | (.single_page // 0) + (.range // 0) + (.full // 0) + (.deferred // 0) | . * 100 | round / 100)"]
 		| @tsv' "$out/results.json" |
