@@ -111,13 +111,13 @@ static bool verify(unsigned int step)
 
 static void op_new(struct region *r)
 {
-	static const unsigned long kbs[] = { 16, 64, 256, 2048 };
-	unsigned long kb = kbs[pick(4)];
+	static const unsigned long kbs[] = { 4, 16, 32, 64, 128, 256, 512, 1024, 2048 };
+	unsigned long kb = kbs[pick(sizeof(kbs) / sizeof(kbs[0]))];
 	size_t len = (size_t)(1 + pick(MAX_PAGES / 16)) * 16 * PAGE, i;
 
-	if (!mthp_supported(kb))
-		kb = 64;
-	mthp_only(kb);
+	if (kb > 4 && !mthp_supported(kb))
+		kb = 4;
+	mthp_only(kb > 4 ? kb : 0);
 	r->p = mm_map_aligned(len, PMD_SIZE_);
 	if (!r->p)
 		return;
