@@ -144,10 +144,10 @@ VM_FILES = --file module/batch_unmap.ko:batch_unmap.ko --file $(BUILD)/bin/unmap
 
 vm-run: all
 	$(Q)[ -n "$(CMD)" ] || { echo "usage: make vm-run CMD='command' [FILES='a.out x.sh']"; exit 2; }
-	$(Q)tests/harness/run.sh --kernel "$$(cat $(KDIR_FILE))" $(VM_FILES) -- '$(subst ','\'',$(CMD))'
+	$(Q)tests/harness/run.sh --kernel "$$(cat $(KDIR_FILE))" $(VM_ARGS) $(VM_FILES) -- '$(subst ','\'',$(CMD))'
 
 vm-shell: all
-	$(Q)tests/harness/run.sh --kernel "$$(cat $(KDIR_FILE))" $(VM_FILES) --shell
+	$(Q)tests/harness/run.sh --kernel "$$(cat $(KDIR_FILE))" $(VM_ARGS) $(VM_FILES) --shell
 
 # The benchmark: module off vs on in one VM boot (QUICK=1 for a short run).
 bench: all
