@@ -143,7 +143,7 @@ VM_FILES = --file module/batch_unmap.ko:batch_unmap.ko --file $(BUILD)/bin/unmap
 	$(foreach f,$(FILES),--file $(f))
 
 vm-run: all
-	$(Q)[ -n "$(CMD)" ] || { echo "usage: make vm-run CMD='command' [FILES='a.out x.sh']"; exit 2; }
+	$(if $(strip $(CMD)),,$(error usage: make vm-run CMD='command' [FILES='a.out x.sh']))
 	$(Q)tests/harness/run.sh --kernel "$$(cat $(KDIR_FILE))" $(VM_ARGS) $(VM_FILES) -- '$(subst ','\'',$(CMD))'
 
 vm-shell: all

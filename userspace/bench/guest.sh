@@ -32,6 +32,10 @@ module() {	# module on|off
 	return 0
 }
 
+counters() {	# the pinned unmapstat counters as JSON, or null (and why, on stderr)
+	unmapstat --dump -j 2>/tmp/dump.err || { sed 's/^/# /' /tmp/dump.err >&2; echo null; }
+}
+
 run() {	# run <size> <round> <mode: off|on|zap>
 	size="$1"
 	folio="${size%-pte}"
@@ -46,14 +50,18 @@ run() {	# run <size> <round> <mode: off|on|zap>
 		module "$3"
 		args="--mode pageout"
 	fi
-	unmapstat --unpin >/dev/null
-	unmapstat --pin >/dev/null 2>&1 || echo "# warning: unmapstat --pin failed"
+	u0="$(counters)"
 	b="$(taskset -c 0 lazyfree-bench -f "$folio" $extra -s "$REGION" -n "$ITER" -w 1 -c 0 \
 		-t "$TOUCH" $args -o json -l "$3")" || { echo "# lazyfree-bench failed"; exit 1; }
-	u="$(unmapstat --dump -j 2>/dev/null || echo null)"
-	unmapstat --unpin >/dev/null
-	echo "R {\"size\":\"$size\",\"round\":$2,\"mode\":\"$3\",\"bench\":$b,\"unmapstat\":$u}"
+	u1="$(counters)"
+	echo "R {\"size\":\"$size\",\"round\":$2,\"mode\":\"$3\",\"bench\":$b,\"u0\":$u0,\"u1\":$u1}"
 }
+
+# Attach once for the whole run and read deltas: attaching and detaching
+# BPF trampolines on hot functions (flush_tlb_mm_range) while the other
+# vCPU runs them oopsed the guest under TCG (int3 left from text patching).
+unmapstat --unpin >/dev/null
+unmapstat --pin >/dev/null 2>&1 || echo "# warning: unmapstat --pin failed: no flush counts"
 
 for size in $SIZES; do
 	r=1
@@ -71,3 +79,4 @@ for size in $SIZES; do
 	run "$size" 1 zap
 done
 module off
+unmapstat --unpin >/dev/null

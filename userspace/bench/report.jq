@@ -7,6 +7,12 @@ def median: sort | if length == 0 then null
 	else (.[length / 2 - 1] + .[length / 2]) / 2 end;
 def r3: if . == null then null else (. * 1000 | round) / 1000 end;
 
+# Counters are read before and after each run: the run's share is the
+# difference, field by field.
+def sub2($a; $b): if ($a | type) == "object" then reduce ($a | keys[]) as $k ({}; .[$k] = sub2($a[$k]; $b[$k]))
+	elif ($a | type) == "array" then [range(0; $a | length) as $i | sub2($a[$i]; $b[$i])]
+	else $a - $b end;
+
 def runs($m): map(select(.mode == $m));
 def times($m): [runs($m)[] | .bench.ns[] / 1e6];
 def folios_per_run: (.bench.iterations + .bench.warmup) * .bench.folios_expected;
@@ -27,12 +33,12 @@ def side($m): if (runs($m) | length) == 0 then null else {
 		full: per_folio($m; .reclaim.full),
 		deferred: per_folio($m; .reclaim.deferred)
 	},
-	batches_per_folio: per_folio($m; .batches | add),
 	folios_ok: all(runs($m)[]; .bench.folios_found == .bench.folios_expected),
 	reclaim_ok: all(runs($m)[]; .bench.resident_after_max == 0 and .bench.zero_ok)
 } end;
 
-group_by(.bench.folio_kb * 10 + (if .bench.pte_mapped then 1 else 0 end))
+map(.unmapstat = (if .u0 and .u1 then {counters: sub2(.u1.counters; .u0.counters)} else null end))
+| group_by(.bench.folio_kb * 10 + (if .bench.pte_mapped then 1 else 0 end))
 | map(. as $all
 	| ([$all[] | .round] | unique) as $rounds
 	| [$rounds[] as $r
