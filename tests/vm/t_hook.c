@@ -12,18 +12,8 @@
 
 static bool stock_like(const char *what, struct lazyfree_run *r)
 {
-	bool ok = true;
+	bool ok = lazyfree_reclaimed(what, r);
 
-	CHECK(&ok, r->err == 0, "%s: syscall failed: %s", what, strerror(r->err));
-	CHECK(&ok, r->folios_found == (long)NR_FOLIOS, "%s: %ld of %lu folios are %lu KiB",
-	      what, r->folios_found, NR_FOLIOS, FOLIO_KB);
-	CHECK(&ok, r->resident_after == 0, "%s: %ld pages still resident", what,
-	      r->resident_after);
-	CHECK(&ok, r->bad_offset < 0, "%s: non-zero byte at offset %ld", what,
-	      r->bad_offset);
-	CHECK(&ok, r->lazyfreed == (long long)(NR_FOLIOS * FOLIO_KB / 4),
-	      "%s: pglazyfreed moved by %lld, want %lu", what, r->lazyfreed,
-	      NR_FOLIOS * FOLIO_KB / 4);
 	/* Stock 6.12: the first PTE unmapped makes each folio partial. */
 	CHECK(&ok, r->split_deferred == (long long)NR_FOLIOS,
 	      "%s: split_deferred moved by %lld, want %lu", what,

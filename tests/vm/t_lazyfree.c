@@ -29,24 +29,6 @@ static unsigned int nr_for(const struct size_case *c)
 	return nr < 4 ? 4 : nr;
 }
 
-static bool common_checks(const char *name, const struct size_case *c,
-			  struct lazyfree_run *r)
-{
-	unsigned long pages = r->nr_folios * c->kb / 4;
-	bool ok = true;
-
-	CHECK(&ok, r->err == 0, "%s: syscall failed: %s", name, strerror(r->err));
-	CHECK(&ok, r->folios_found == r->nr_folios, "%s: %ld of %u folios are %s",
-	      name, r->folios_found, r->nr_folios, c->name);
-	CHECK(&ok, r->resident_after == 0, "%s: %ld pages still resident",
-	      name, r->resident_after);
-	CHECK(&ok, r->bad_offset < 0, "%s: non-zero byte at offset %ld",
-	      name, r->bad_offset);
-	CHECK(&ok, r->lazyfreed == (long long)pages,
-	      "%s: pglazyfreed +%lld, want %lu", name, r->lazyfreed, pages);
-	return ok;
-}
-
 static long trace_batches(bool start)
 {
 	char line[512];
@@ -96,7 +78,7 @@ static void run_size(const struct size_case *c)
 		module_unload();
 	lazyfree_reclaim(&off, 3);
 	snprintf(name, sizeof(name), "lazyfree_pageout_%s_module_off", c->name);
-	ok = common_checks(name, c, &off);
+	ok = lazyfree_reclaimed(name, &off);
 	/* Stock 6.12: each folio is partially mapped after its first PTE. */
 	CHECK(&ok, off.split_deferred == off.nr_folios,
 	      "split_deferred +%lld, want %u (one per folio)", off.split_deferred,
@@ -115,7 +97,7 @@ static void run_size(const struct size_case *c)
 	whole = bu_stat("batches_whole_folio");
 	pages = bu_stat("pages_discarded");
 	snprintf(name, sizeof(name), "lazyfree_pageout_%s_module_on", c->name);
-	ok = common_checks(name, c, &on);
+	ok = lazyfree_reclaimed(name, &on);
 	CHECK(&ok, on.split_deferred == 0, "split_deferred +%lld, want 0",
 	      on.split_deferred);
 	/* Aligned folios: exactly one whole-folio batch per folio. */

@@ -103,15 +103,6 @@ static inline int vt_exit(void)
 
 /* --- files ---------------------------------------------------------------- */
 
-static inline long long read_ll(const char *path)
-{
-	char buf[64];
-
-	if (mm_read_file(path, buf, sizeof(buf)))
-		return -1;
-	return strtoll(buf, NULL, 0);
-}
-
 static inline long long vmstat(const char *key)
 {
 	return mm_read_keyed("/proc/vmstat", key);
@@ -294,25 +285,27 @@ static inline int memcg_enter(void)
 	return mm_write_file(TEST_CG "/cgroup.procs", pid);
 }
 
-/* Proactive reclaim of the test memcg, without a report. */
-static inline void memcg_reclaim_quiet(void)
+/*
+ * Proactive reclaim of the test memcg, without a report; returns the last
+ * write's error (EAGAIN just means less than asked could be reclaimed).
+ */
+static inline int memcg_reclaim_quiet(void)
 {
-	int i;
+	int i, err = 0;
 
 	for (i = 0; i < 4; i++)
-		mm_write_file(TEST_CG "/memory.reclaim", "256M");
+		err = mm_write_file(TEST_CG "/memory.reclaim", "256M");
+	return err;
 }
 
 /* Proactive reclaim of the test memcg: shrink_folio_list() via the LRU. */
 static inline void memcg_reclaim(void)
 {
 	char before[32] = "?", after[32] = "?";
-	int i, err = 0;
+	int err;
 
 	mm_read_file(TEST_CG "/memory.current", before, sizeof(before));
-	/* EAGAIN just means less than asked could be reclaimed. */
-	for (i = 0; i < 4; i++)
-		err = mm_write_file(TEST_CG "/memory.reclaim", "256M");
+	err = memcg_reclaim_quiet();
 	mm_read_file(TEST_CG "/memory.current", after, sizeof(after));
 	before[strcspn(before, "\n")] = 0;
 	after[strcspn(after, "\n")] = 0;
@@ -343,7 +336,6 @@ struct lazyfree_run {
 static inline void lazyfree_reclaim(struct lazyfree_run *r, unsigned int seed)
 {
 	size_t fsz = r->folio_kb * KB, len = fsz * r->nr_folios;
-	unsigned long stat_kb = r->folio_kb;
 	long long sd0, lf0;
 	char *p;
 
@@ -370,24 +362,45 @@ static inline void lazyfree_reclaim(struct lazyfree_run *r, unsigned int seed)
 				r->err = errno;
 		}
 	}
-	r->folios_found = r->folio_kb > 4 ? mm_count_folios(p, len, r->folio_kb) :
-					    mm_count_folios(p, len, 4);
+	r->folios_found = mm_count_folios(p, len, r->folio_kb);
 	if (madvise(p, len, MADV_FREE)) {
 		r->err = errno;
 		goto out;
 	}
-	sd0 = r->folio_kb > 4 ? mthp_split_deferred(stat_kb) : 0;
+	sd0 = r->folio_kb > 4 ? mthp_split_deferred(r->folio_kb) : 0;
 	lf0 = vmstat("pglazyfreed");
 	if (madvise(p, len, MADV_PAGEOUT)) {
 		r->err = errno;
 		goto out;
 	}
-	r->split_deferred = r->folio_kb > 4 ? mthp_split_deferred(stat_kb) - sd0 : 0;
+	r->split_deferred = r->folio_kb > 4 ? mthp_split_deferred(r->folio_kb) - sd0 : 0;
 	r->lazyfreed = vmstat("pglazyfreed") - lf0;
 	r->resident_after = mm_resident_pages(p, len);
 	r->bad_offset = check_zero(p, len);
 out:
 	munmap(p, len);
+}
+
+/*
+ * The checks every clean lazyfree reclaim must pass: the folios had the
+ * asked size, none stayed mapped, everything reads zero, and pglazyfreed
+ * counted every page.
+ */
+static inline bool lazyfree_reclaimed(const char *what, const struct lazyfree_run *r)
+{
+	unsigned long pages = r->nr_folios * r->folio_kb / 4;
+	bool ok = true;
+
+	CHECK(&ok, r->err == 0, "%s: syscall failed: %s", what, strerror(r->err));
+	CHECK(&ok, r->folios_found == r->nr_folios, "%s: %ld of %u folios are %lu KiB",
+	      what, r->folios_found, r->nr_folios, r->folio_kb);
+	CHECK(&ok, r->resident_after == 0, "%s: %ld pages still resident", what,
+	      r->resident_after);
+	CHECK(&ok, r->bad_offset < 0, "%s: non-zero byte at offset %ld", what,
+	      r->bad_offset);
+	CHECK(&ok, r->lazyfreed == (long long)pages,
+	      "%s: pglazyfreed moved by %lld, want %lu", what, r->lazyfreed, pages);
+	return ok;
 }
 
 #endif /* VMTEST_H */
