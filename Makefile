@@ -135,12 +135,7 @@ check-host: host-tests
 check-vm: all
 	$(Q)tests/run.sh --vm-only
 
-VM_FILES = --file module/batch_unmap.ko:batch_unmap.ko --file $(BUILD)/bin/unmapstat \
-	--file $(BUILD)/bin/lazyfree-bench --bin bpftool --bin jq \
-	--file tests/vm/guest-lib.sh:guest-lib.sh \
-	$(if $(wildcard module/batch_unmap_kunit.ko),--file module/batch_unmap_kunit.ko:batch_unmap_kunit.ko) \
-	$(foreach t,$(VM_TESTS),--file $(t)) \
-	$(foreach f,$(FILES),--file $(f))
+VM_FILES = --project $(foreach f,$(FILES),--file $(f))
 
 vm-run: all
 	$(if $(strip $(CMD)),,$(error usage: make vm-run CMD='command' [FILES='a.out x.sh']))

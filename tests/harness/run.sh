@@ -7,6 +7,11 @@
 #   --file SRC[:DEST]  put SRC (file or directory) into the VM at /vm/DEST
 #                      (default /vm/bin/<name> for executables, else
 #                      /vm/<name>); may be repeated
+#   --project          put the project's build into the VM (what `make`
+#                      builds): /vm/batch_unmap.ko, /vm/batch_unmap_kunit.ko,
+#                      /vm/guest-lib.sh, /vm/guest-tests.sh, unmapstat,
+#                      lazyfree-bench and the VM tests in /vm/bin, and
+#                      bpftool and jq
 #   --bin PATH         put a host program (dynamically linked, e.g. bpftool or
 #                      jq) into /usr/bin with the libraries it needs
 #   --cpus N           vCPUs (default $VM_CPUS or 2)
@@ -31,7 +36,7 @@ top="$(cd "$here/../.." && pwd)"
 cpus="${VM_CPUS:-2}"
 mem="${VM_MEM:-2G}"
 timeout="${VM_TIMEOUT:-900}"
-numa=0 shell=0 allow_warn=0
+numa=0 shell=0 allow_warn=0 project=0
 kdir="" out="$top/build/vm" cmd=""
 files=()
 bins=()
@@ -42,6 +47,7 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--file) need "$@"; files+=("$2"); shift 2 ;;
 	--bin) need "$@"; bins+=("$2"); shift 2 ;;
+	--project) project=1; shift ;;
 	--cpus) need "$@"; cpus="$2"; shift 2 ;;
 	--mem) need "$@"; mem="$2"; shift 2 ;;
 	--numa) numa=1; shift ;;
@@ -63,6 +69,21 @@ case "$mem" in *[!0-9MGmgk]*|'') die "--mem must look like 2G or 1536M, not '$me
 [ "$shell" = 1 ] || [ -n "$cmd" ] || { warn "no command given"; usage; }
 
 ensure_packages qemu-system-x86 busybox-static cpio
+if [ "$project" = 1 ]; then
+	for f in module/batch_unmap.ko build/bin/unmapstat build/bin/lazyfree-bench; do
+		[ -f "$top/$f" ] || die "--project: $f is not built; run make first"
+	done
+	files+=("$top/module/batch_unmap.ko:batch_unmap.ko"
+		"$top/tests/vm/guest-lib.sh:guest-lib.sh"
+		"$top/tests/vm/guest-tests.sh:guest-tests.sh"
+		"$top/build/bin/unmapstat" "$top/build/bin/lazyfree-bench")
+	[ -f "$top/module/batch_unmap_kunit.ko" ] &&
+		files+=("$top/module/batch_unmap_kunit.ko:batch_unmap_kunit.ko")
+	for t in "$top"/build/vm/tests/t_* "$top"/tests/vm/t_*.sh; do
+		[ -e "$t" ] && files+=("$t")
+	done
+	bins+=(bpftool jq)
+fi
 if [ -z "$kdir" ]; then
 	kdir="$("$top/kernel/build.sh")"
 fi

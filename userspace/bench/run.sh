@@ -44,9 +44,7 @@ else
 log "bench: sizes [$SIZES], $ROUNDS rounds x $ITER iterations of $REGION, touch threads $TOUCH"
 log "bench: TCG times are emulated: only the off/on ratios carry over to hardware"
 VM_TIMEOUT="${VM_TIMEOUT:-3600}" "$top/tests/harness/run.sh" --kernel "$kdir" --out "$out/vm" \
-	--file "$top/module/batch_unmap.ko:batch_unmap.ko" \
-	--file "$top/build/bin/unmapstat" --file "$top/build/bin/lazyfree-bench" \
-	--file "$here/guest.sh:bench-guest.sh" --file "$top/tests/vm/guest-lib.sh:guest-lib.sh" \
+	--project --file "$here/guest.sh:bench-guest.sh" \
 	-- "SIZES='$SIZES' ROUNDS=$ROUNDS ITER=$ITER REGION=$REGION TOUCH=$TOUCH sh /vm/bench-guest.sh" |
 	tee "$out/raw.log" | grep --line-buffered '^#' || true
 [ "${PIPESTATUS[0]}" = 0 ] || die "the benchmark VM failed (see $out/raw.log and $out/vm/console.log)"
