@@ -15,8 +15,13 @@ MAKEFLAGS += --no-print-directory
 endif
 
 # The kernel build directory: computed once per make run, building the
-# kernel first if the cache has no build for the current inputs.
+# kernel first if the cache has no build for the current inputs.  KDIR=<dir>
+# builds against another tree instead; NATIVE=1 means the running kernel's.
 KDIR_FILE := $(BUILD)/.kdir
+ifeq ($(NATIVE),1)
+KDIR ?= /lib/modules/$(shell uname -r)/build
+endif
+export NATIVE
 CC := gcc
 CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Werror
@@ -26,27 +31,37 @@ VM_TESTS := $(patsubst tests/vm/%.c,$(BUILD)/vm/tests/%,$(wildcard tests/vm/t_*.
 HOST_TESTS := $(wildcard tests/host/*.sh)
 
 .PHONY: all kernel module userspace host-tests tests check check-debug bench check-host check-vm vm-run vm-shell \
-	checkpatch clean distclean help
+	checkpatch clean distclean help dkms-tree dkms-install dkms-remove kernel-deb
 
 all: module userspace tests host-tests
 
 help:
 	@echo "make            build the module and the VM tests (and the kernel if needed)"
-	@echo "make bench      benchmark module off vs on in one VM boot (QUICK=1: short)"
+	@echo "make bench      benchmark module off vs on in one VM boot (QUICK=1: short;"
+	@echo "                NATIVE=1: on the running kernel, which must carry the hook)"
 	@echo "make check      host tests + VM tests; TAP, last line 'N passed, N failed'"
 	@echo "make check-debug the same on the debug kernel (DEBUG_VM, PAGE_TABLE_CHECK, lockdep)"
 	@echo "make vm-run CMD='...' [FILES='a b']  run a command in the test VM"
 	@echo "make vm-shell   interactive shell in the test VM, module in /vm"
 	@echo "make kernel     build (or reuse) the patched kernel; prints its directory"
 	@echo "make checkpatch checkpatch.pl --strict on module/ and kernel/patches/"
+	@echo "make dkms-install  install the module with DKMS for the running kernel (KVER=...)"
+	@echo "make dkms-remove   remove it from DKMS"
+	@echo "make kernel-deb    Debian packages of the patched kernel (CONFIG=<file>, default:"
+	@echo "                   the running kernel's /boot/config); takes long, not in CI"
 	@echo "make clean      remove build outputs (the kernel cache stays)"
-	@echo "variables: V=1 verbose, VM_CPUS, VM_MEM, VM_TIMEOUT, BATCH_UNMAP_CACHE"
+	@echo "variables: V=1 verbose, KDIR=<kernel build dir>, NATIVE=1, VM_CPUS, VM_MEM,"
+	@echo "           VM_TIMEOUT, BATCH_UNMAP_CACHE"
 
 # Rewritten only when the kernel directory changes, so that what depends on
 # it (vmlinux.h, the module) is not rebuilt for nothing.
 $(KDIR_FILE): FORCE
 	$(Q)mkdir -p $(BUILD)
-	$(Q)kernel/build.sh >$@.tmp
+	$(Q)if [ -n "$(KDIR)" ]; then \
+		[ -f "$(KDIR)/Makefile" ] || { echo "error: KDIR=$(KDIR) is not a kernel build tree" \
+			"(for the running kernel: apt-get install linux-headers-$$(uname -r))" >&2; exit 1; }; \
+		echo "$(KDIR)"; \
+	else kernel/build.sh; fi >$@.tmp
 	$(Q)if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
 
 # Userspace build dependencies (Debian packages), checked once per build dir.
@@ -65,7 +80,9 @@ US_HDRS := userspace/unmapstat_fmt.h include/unmapstat.h
 $(US_OUT)/vmlinux.h: $(KDIR_FILE) | $(BUILD)/.deps-userspace
 	@echo "  BTF     $@"
 	$(Q)mkdir -p $(US_OUT)
-	$(Q)bpftool btf dump file "$$(cat $(KDIR_FILE))/vmlinux" format c >$@.tmp && mv $@.tmp $@
+	$(Q)# A headers-only tree (KDIR=, NATIVE=1) has no vmlinux: the running kernel's BTF.
+	$(Q)btf="$$(cat $(KDIR_FILE))/vmlinux"; [ -f "$$btf" ] || btf=/sys/kernel/btf/vmlinux; \
+		bpftool btf dump file "$$btf" format c >$@.tmp && mv $@.tmp $@
 
 $(US_OUT)/unmapstat.bpf.o: userspace/unmapstat.bpf.c include/unmapstat.h $(US_OUT)/vmlinux.h
 	@echo "  BPF     $@"
@@ -147,6 +164,42 @@ vm-shell: all
 # The benchmark: module off vs on in one VM boot (QUICK=1 for a short run).
 bench: all
 	$(Q)userspace/bench/run.sh
+
+# --- DKMS: the module's sources with module/dkms.conf at their root --------
+BU_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' module/dkms.conf)
+DKMS_SRC := $(BUILD)/dkms/src/batch_unmap-$(BU_VERSION)
+DKMS_FILES := Kbuild $(filter-out %.mod.c,$(wildcard module/*.c)) $(wildcard module/*.h) \
+	module/Kbuild $(wildcard include/*.h)
+
+dkms-tree:
+	$(Q)rm -rf $(DKMS_SRC) && mkdir -p $(DKMS_SRC)
+	$(Q)tar -cf - $(DKMS_FILES) | tar -xf - -C $(DKMS_SRC)
+	$(Q)cp module/dkms.conf $(DKMS_SRC)/dkms.conf
+
+dkms-install: dkms-tree
+	$(Q)[ "$$(id -u)" = 0 ] || { echo "error: make dkms-install installs into /usr/src and" \
+		"/lib/modules: run it as root" >&2; exit 1; }
+	$(Q)tests/harness/ensure-packages.sh dkms
+	$(Q)dkms remove batch_unmap/$(BU_VERSION) --all >/dev/null 2>&1 || true
+	$(Q)rm -rf /usr/src/batch_unmap-$(BU_VERSION) && cp -r $(DKMS_SRC) /usr/src/
+	$(Q)dkms add batch_unmap/$(BU_VERSION)
+	$(Q)kver="$${KVER:-$$(uname -r)}"; \
+	if ! dkms build batch_unmap/$(BU_VERSION) -k "$$kver"; then \
+		log=/var/lib/dkms/batch_unmap/$(BU_VERSION)/build/make.log; \
+		grep -h 'error' "$$log" 2>/dev/null | head -n 5; \
+		echo "error: DKMS could not build batch_unmap for $$kver (log: $$log)" >&2; exit 1; \
+	fi; \
+	dkms install batch_unmap/$(BU_VERSION) -k "$$kver"
+	$(Q)echo "installed: modprobe batch_unmap (dkms status batch_unmap shows it)"
+
+dkms-remove:
+	$(Q)[ "$$(id -u)" = 0 ] || { echo "error: make dkms-remove needs root" >&2; exit 1; }
+	$(Q)dkms remove batch_unmap/$(BU_VERSION) --all || true
+	$(Q)rm -rf /usr/src/batch_unmap-$(BU_VERSION)
+
+# Debian packages (linux-image, linux-headers) of the patched kernel.
+kernel-deb:
+	$(Q)kernel/deb.sh
 
 checkpatch: $(KDIR_FILE)
 	$(Q)tests/host/checkpatch.sh

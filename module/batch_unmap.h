@@ -28,6 +28,7 @@ enum bu_decline bu_folio_policy(struct folio *folio,
 unsigned int bu_pte_batch(pte_t *ptep, pte_t first, unsigned int max);
 unsigned int bu_batch_limit(struct folio *folio, struct vm_area_struct *vma,
 			    unsigned long addr, pte_t pte);
+unsigned int bu_flush_step(unsigned int nr, unsigned long ceiling);
 #if IS_ENABLED(CONFIG_KUNIT)
 unsigned int bu_limit(unsigned long addr, unsigned long vm_end,
 		      unsigned long folio_left);
@@ -56,6 +57,8 @@ enum bu_stat {
 	BU_STAT_KP_TLBBATCH_FLUSH,
 	BU_STAT_KP_SPLIT_PARTIAL,
 	BU_STAT_KP_SPLIT_OTHER,
+	BU_STAT_FLUSH_CALLS,
+	BU_STAT_PMD_BATCHES,
 	BU_STAT_NR,
 };
 

@@ -119,3 +119,29 @@ unsigned int bu_pte_batch(pte_t *ptep, pte_t first, unsigned int max)
 	return nr;
 }
 EXPORT_SYMBOL_IF_KUNIT(bu_pte_batch);
+
+/**
+ * bu_flush_step - pages per range flush when a batch is flushed now
+ * @nr: PTEs in the batch
+ * @ceiling: the architecture's single-page flush ceiling: a range flush of
+ *	more pages flushes the whole TLB (x86: tlb_single_page_flush_ceiling)
+ *
+ * The stock path flushes page by page.  One range flush per batch replaces
+ * @nr flushes (and, with other CPUs in the mm, @nr IPIs) by one, but above
+ * @ceiling it becomes a full TLB flush, which the stock path never does.
+ * Split the batch into the fewest equal chunks at or under the ceiling: the
+ * same page invalidations as the stock path, in a fraction of the calls.
+ * A ceiling of 0 turns every flush into a full one: then one is best.
+ *
+ * Return: 1..@nr pages per flush_tlb_range() call.
+ */
+unsigned int bu_flush_step(unsigned int nr, unsigned long ceiling)
+{
+	unsigned int chunks;
+
+	if (!nr || !ceiling || nr <= ceiling)
+		return max(nr, 1U);
+	chunks = DIV_ROUND_UP(nr, ceiling);
+	return DIV_ROUND_UP(nr, chunks);
+}
+EXPORT_SYMBOL_IF_KUNIT(bu_flush_step);

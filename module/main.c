@@ -49,6 +49,53 @@ module_param_cb(min_order, &min_order_ops, &min_order, 0644);
 MODULE_PARM_DESC(min_order,
 		 "Smallest folio order to batch, 1..PMD order (default: 1)");
 
+static bool pmd_discard = true;
+module_param_named(pmd, pmd_discard, bool, 0644);
+MODULE_PARM_DESC(pmd,
+		 "Discard PMD-mapped lazyfree THPs without splitting them (default: 1)");
+
+/*
+ * How a batch is flushed when reclaim does not defer the flush (a deferred
+ * flush is one call per batch under every policy).
+ */
+enum bu_flush_policy {
+	BU_FP_AUTO,		/* range flushes, none above the ceiling */
+	BU_FP_RANGE,	/* one range flush per batch */
+	BU_FP_PAGES,	/* one flush per page, like the stock path */
+};
+
+static const char * const bu_flush_names[] = {
+	[BU_FP_AUTO] = "auto",
+	[BU_FP_RANGE] = "range",
+	[BU_FP_PAGES] = "pages",
+};
+
+static int flush_policy = BU_FP_AUTO;
+
+static int flush_set(const char *val, const struct kernel_param *kp)
+{
+	int i = sysfs_match_string(bu_flush_names, val);
+
+	if (i < 0)
+		return -EINVAL;
+	WRITE_ONCE(flush_policy, i);
+	return 0;
+}
+
+static int flush_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%s\n", bu_flush_names[READ_ONCE(flush_policy)]);
+}
+
+static const struct kernel_param_ops flush_ops = {
+	.set = flush_set,
+	.get = flush_get,
+};
+
+module_param_cb(flush, &flush_ops, &flush_policy, 0644);
+MODULE_PARM_DESC(flush,
+		 "Flush of a batch that is not deferred: auto (range flushes of at most the single-page flush ceiling), range (one per batch) or pages (one per page) (default: auto)");
+
 /* kprobes= may be given at load time, before the probes can be armed. */
 static bool kprobes;
 static bool bu_ready;
@@ -99,6 +146,68 @@ static void bu_restore(struct mm_struct *mm, unsigned long addr, pte_t *ptep,
 		set_pte_at(mm, addr + i * PAGE_SIZE, ptep + i, saved[i]);
 }
 
+/* A range flush of more pages than this flushes the whole TLB. */
+static unsigned long bu_flush_ceiling(void)
+{
+#ifdef CONFIG_X86
+	return READ_ONCE(tlb_single_page_flush_ceiling);
+#else
+	return ULONG_MAX;
+#endif
+}
+
+/* Flush the TLB for @nr cleared PTEs from @start now, as the policy says. */
+static void bu_flush_now(struct vm_area_struct *vma, unsigned long start,
+			 unsigned int nr)
+{
+	unsigned int step, done, calls = 0;
+
+	switch (READ_ONCE(flush_policy)) {
+	case BU_FP_RANGE:
+		step = nr;
+		break;
+	case BU_FP_PAGES:
+		step = 1;
+		break;
+	default:
+		step = bu_flush_step(nr, bu_flush_ceiling());
+		break;
+	}
+	for (done = 0; done < nr; done += step, calls++)
+		try_to_unmap_flush_range(vma, start + done * PAGE_SIZE,
+					 start + min(done + step, nr) * PAGE_SIZE);
+	bu_count(BU_STAT_FLUSH_CALLS, calls);
+}
+
+/* Count a batch of @nr pages and tell the walk how to go on. */
+static enum ttu_hook_result bu_account(struct ttu_hook_args *args,
+				       unsigned long pfn, unsigned int nr,
+				       enum bu_outcome outcome,
+				       enum bu_flush flush)
+{
+	unsigned int order = folio_order(args->folio);
+
+	bu_count(BU_STAT_BATCHES, 1);
+	bu_count(BU_STAT_PTES, nr);
+	bu_count(nr == 1U << order ? BU_STAT_WHOLE : BU_STAT_PARTIAL, 1);
+	trace_batch(pfn, order, nr, outcome, flush);
+
+	switch (outcome) {
+	case BU_OUTCOME_RESTORE_DIRTY:
+		bu_count(BU_STAT_RESTORE_DIRTY, 1);
+		return TTU_HOOK_ABORT;
+	case BU_OUTCOME_RESTORE_REFS:
+		bu_count(BU_STAT_RESTORE_REFS, 1);
+		return TTU_HOOK_ABORT;
+	default:
+		bu_count(BU_STAT_DISCARDS, 1);
+		bu_count(BU_STAT_PAGES_DISCARDED, nr);
+		args->nr = nr;
+		/* All of the folio was mapped here: nothing left in this VMA. */
+		return nr == 1U << order ? TTU_HOOK_DONE : TTU_HOOK_CONTINUE;
+	}
+}
+
 /*
  * Unmap @nr PTEs from @args->pvmw->pte, which bu_pte_batch() found uniform:
  * clear, flush once, then discard the pages or restore the PTEs.
@@ -114,7 +223,6 @@ static enum ttu_hook_result bu_unmap_batch(struct ttu_hook_args *args,
 	pte_t *ptep = args->pvmw->pte;
 	struct page *page = folio_page(folio, pte_pfn(first) - folio_pfn(folio));
 	pte_t *saved = this_cpu_ptr(bu_saved);
-	unsigned int order = folio_order(folio);
 	bool dirty = false;
 	enum bu_outcome outcome;
 	enum bu_flush flush;
@@ -147,7 +255,7 @@ static enum ttu_hook_result bu_unmap_batch(struct ttu_hook_args *args,
 		try_to_unmap_flush_pending(mm, pteval, start, end);
 		flush = BU_FLUSH_DEFERRED;
 	} else {
-		try_to_unmap_flush_range(vma, start, end);
+		bu_flush_now(vma, start, nr);
 		flush = BU_FLUSH_RANGE;
 	}
 	bu_count(BU_STAT_FLUSH_DEFERRED + flush, 1);
@@ -193,25 +301,84 @@ static enum ttu_hook_result bu_unmap_batch(struct ttu_hook_args *args,
 		outcome = BU_OUTCOME_DISCARD;
 	}
 
-	bu_count(BU_STAT_BATCHES, 1);
-	bu_count(BU_STAT_PTES, nr);
-	bu_count(nr == 1U << order ? BU_STAT_WHOLE : BU_STAT_PARTIAL, 1);
-	trace_batch(pte_pfn(first), order, nr, outcome, flush);
+	return bu_account(args, pte_pfn(first), nr, outcome, flush);
+}
 
-	switch (outcome) {
-	case BU_OUTCOME_RESTORE_DIRTY:
-		bu_count(BU_STAT_RESTORE_DIRTY, 1);
-		return TTU_HOOK_ABORT;
-	case BU_OUTCOME_RESTORE_REFS:
-		bu_count(BU_STAT_RESTORE_REFS, 1);
-		return TTU_HOOK_ABORT;
-	default:
-		bu_count(BU_STAT_DISCARDS, 1);
-		bu_count(BU_STAT_PAGES_DISCARDED, nr);
-		args->nr = nr;
-		/* All of the folio was mapped here: nothing left in this VMA. */
-		return nr == 1U << order ? TTU_HOOK_DONE : TTU_HOOK_CONTINUE;
+/*
+ * Discard a PMD-mapped lazyfree THP whole, without splitting the PMD, or
+ * leave the PMD as it was: the PTE path's rules, for one entry.
+ */
+static enum ttu_hook_result bu_unmap_pmd(struct ttu_hook_args *args)
+{
+	struct vm_area_struct *vma = args->vma;
+	struct mm_struct *mm = vma->vm_mm;
+	struct folio *folio = args->folio;
+	unsigned long addr = args->pvmw->address;
+	pmd_t *pmdp = args->pvmw->pmd;
+	enum bu_outcome outcome;
+	int ref_count, map_count;
+	pmd_t orig;
+
+	lockdep_assert_held(args->pvmw->ptl);
+
+	/* Clear and flush the one entry (a single invalidation on x86). */
+	orig = pmdp_huge_clear_flush(vma, addr, pmdp);
+	if (pmd_dirty(orig))
+		folio_mark_dirty(folio);
+
+	update_hiwater_rss(mm);
+
+	/* GUP-fast: clear the PMD; barrier; read the refcount (see above). */
+	smp_mb();
+	ref_count = folio_ref_count(folio);
+	map_count = folio_mapcount(folio);
+	smp_rmb();
+
+	if (folio_test_dirty(folio) && !(vma->vm_flags & VM_DROPPABLE)) {
+		set_pmd_at(mm, addr, pmdp, orig);
+		folio_set_swapbacked(folio);
+		outcome = BU_OUTCOME_RESTORE_DIRTY;
+	} else if (ref_count != 1 + map_count) {
+		set_pmd_at(mm, addr, pmdp, orig);
+		outcome = BU_OUTCOME_RESTORE_REFS;
+	} else {
+		folio_remove_rmap_pmd(folio, pmd_page(orig), vma);
+		/* The table deposited for a later split goes with the PMD. */
+		huge_pmd_zap_deposited_table(mm, pmdp);
+		add_mm_counter(mm, MM_ANONPAGES, -HPAGE_PMD_NR);
+		if (vma->vm_flags & VM_LOCKED)
+			mlock_drain_local();
+		/* A PMD mapping holds one reference to the folio. */
+		folio_put(folio);
+		outcome = BU_OUTCOME_DISCARD;
 	}
+
+	bu_count(BU_STAT_FLUSH_RANGE, 1);
+	bu_count(BU_STAT_FLUSH_CALLS, 1);
+	bu_count(BU_STAT_PMD_BATCHES, 1);
+	return bu_account(args, pmd_pfn(orig), HPAGE_PMD_NR, outcome,
+			  BU_FLUSH_RANGE);
+}
+
+/* May @args' PMD-level step be discarded by bu_unmap_pmd()? */
+static enum bu_decline bu_pmd_policy(struct ttu_hook_args *args)
+{
+	struct folio *folio = args->folio;
+	pmd_t pmdval = pmdp_get(args->pvmw->pmd);
+	enum bu_decline why;
+
+	if (!READ_ONCE(pmd_discard))
+		return BU_DECLINE_PMD_MAPPED;
+	why = bu_folio_policy(folio, args->vma, args->flags,
+			      READ_ONCE(min_order));
+	if (why != BU_MAY_BATCH)
+		return why;
+	/* Exactly the whole folio, mapped by this one present PMD. */
+	if (!pmd_trans_huge(pmdval) || folio_order(folio) != HPAGE_PMD_ORDER ||
+	    pmd_pfn(pmdval) != folio_pfn(folio) ||
+	    !IS_ALIGNED(args->pvmw->address, HPAGE_PMD_SIZE))
+		return BU_DECLINE_PMD_MAPPED;
+	return BU_MAY_BATCH;
 }
 
 /* The hook: one step of try_to_unmap_one()'s walk, under the PTL. */
@@ -228,8 +395,10 @@ static enum ttu_hook_result bu_unmap(struct ttu_hook_args *args)
 		goto decline;
 	}
 	if (!pvmw->pte) {
-		why = BU_DECLINE_PMD_MAPPED;
-		goto decline;
+		why = bu_pmd_policy(args);
+		if (why != BU_MAY_BATCH)
+			goto decline;
+		return bu_unmap_pmd(args);
 	}
 	why = bu_folio_policy(args->folio, args->vma, args->flags,
 			      READ_ONCE(min_order));
@@ -293,8 +462,8 @@ static int __init batch_unmap_init(void)
 		       ret == -EBUSY ? " (another module holds it)" : "");
 		goto probes_off;
 	}
-	pr_info("loaded: enabled=%d min_order=%u kprobes=%d\n",
-		enabled, min_order, kprobes);
+	pr_info("loaded: enabled=%d min_order=%u pmd=%d flush=%s kprobes=%d\n",
+		enabled, min_order, pmd_discard, bu_flush_names[flush_policy], kprobes);
 	return 0;
 
 probes_off:

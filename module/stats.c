@@ -49,6 +49,8 @@ static const char *const bu_stat_names[BU_STAT_NR] = {
 	[BU_STAT_KP_TLBBATCH_FLUSH]	= "kp_tlbbatch_flush",
 	[BU_STAT_KP_SPLIT_PARTIAL]	= "kp_deferred_split_partial",
 	[BU_STAT_KP_SPLIT_OTHER]	= "kp_deferred_split_other",
+	[BU_STAT_FLUSH_CALLS]		= "flush_range_calls",
+	[BU_STAT_PMD_BATCHES]		= "pmd_batches",
 };
 
 static struct dentry *bu_debugfs;

@@ -39,7 +39,11 @@ vm_tests() {
 	out="$top/build/vm"
 	rm -f "$out/out.log"	# a stale one must not vouch for this run
 	echo "# --- vm: booting the test VM (TCG; console log in $out/console.log)"
-	"$here/harness/run.sh" --kernel "$kdir" --out "$out" --project \
+	# The module tests/host/dkms.sh built with DKMS gets a smoke test too.
+	local dkms=()
+	[ -f "$top/build/dkms/batch_unmap.ko" ] &&
+		dkms=(--file "$top/build/dkms/batch_unmap.ko:dkms-batch_unmap.ko")
+	"$here/harness/run.sh" --kernel "$kdir" --out "$out" --project "${dkms[@]}" \
 		-- "sh /vm/guest-tests.sh $*" || rc=$?
 	if [ -f "$out/kernel-problem" ]; then
 		echo "not ok - vm_console_has_no_oops_warn_or_panic (see $out/console.log)"

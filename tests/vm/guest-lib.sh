@@ -9,7 +9,7 @@ unload() {	# unload <module>
 	while [ -d "/sys/module/$1" ] && [ $i -lt 100 ]; do
 		rmmod "$1" 2>/dev/null && return 0
 		i=$((i + 1))
-		usleep 10000
+		sleep 0.01
 	done
 	[ ! -d "/sys/module/$1" ]
 }

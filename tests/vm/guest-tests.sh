@@ -67,10 +67,26 @@ kunit() {
 	unload batch_unmap
 }
 
+# The module DKMS built on the host (tests/host/dkms.sh) passes t_hook.
+DKMS_KO=/vm/dkms-batch_unmap.ko
+dkms_smoke() {
+	echo "# --- dkms smoke: t_hook with $DKMS_KO"
+	unload batch_unmap
+	BU_KO="$DKMS_KO" timeout "$TEST_TIMEOUT" /vm/bin/t_hook >/tmp/dkms.out 2>&1
+	rc=$?
+	sed 's/^\(not ok\|ok\) - /\1 - dkms.t_hook./' /tmp/dkms.out
+	failed=$((failed + $(grep -c '^not ok' /tmp/dkms.out)))
+	[ "$rc" = 0 ] || result 1 "dkms.t_hook exited with status $rc"
+	grep -q '^ok - module_loads' /tmp/dkms.out ||
+		result 1 "dkms.t_hook did not load $DKMS_KO"
+	unload batch_unmap
+}
+
 if [ $# -gt 0 ]; then
 	for t in "$@"; do
 		case "$t" in
 		kunit) kunit ;;
+		dkms) dkms_smoke ;;
 		*) run_prog "/vm/bin/$t" ;;
 		esac
 	done
@@ -79,6 +95,7 @@ else
 	for t in /vm/bin/t_*; do
 		[ -x "$t" ] && run_prog "$t"
 	done
+	[ -f "$DKMS_KO" ] && dkms_smoke
 fi
 
 # Whatever the tests said: the kernel must not have complained.

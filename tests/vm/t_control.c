@@ -27,6 +27,7 @@ static void test_params(void)
 {
 	static const char *const bad_order[] = { "0", "10", "-1", "abc", "\n", "1x" };
 	static const char *const bad_bool[] = { "2", "maybe", "\n" };
+	static const char *const bad_flush[] = { "\n", "Auto", "page", "range1", "1" };
 	char val[64];
 	unsigned int i;
 	bool ok = true;
@@ -40,7 +41,12 @@ static void test_params(void)
 		      "enabled accepted '%s'", bad_bool[i]);
 		CHECK(&ok, param_rejected("kprobes", bad_bool[i]),
 		      "kprobes accepted '%s'", bad_bool[i]);
+		CHECK(&ok, param_rejected("pmd", bad_bool[i]),
+		      "pmd accepted '%s'", bad_bool[i]);
 	}
+	for (i = 0; i < sizeof(bad_flush) / sizeof(bad_flush[0]); i++)
+		CHECK(&ok, param_rejected("flush", bad_flush[i]),
+		      "flush accepted '%s'", bad_flush[i]);
 	vt_result(ok, "params_reject_bad_values_and_keep_old");
 
 	ok = true;
@@ -50,6 +56,17 @@ static void test_params(void)
 	CHECK(&ok, bu_param_set("min_order", "1") == 0, "min_order=1 refused");
 	CHECK(&ok, bu_param_set("enabled", "0") == 0, "enabled=0 refused");
 	CHECK(&ok, bu_param_set("enabled", "1") == 0, "enabled=1 refused");
+	bu_param_get("flush", val, sizeof(val));
+	CHECK(&ok, !strcmp(val, "auto\n"), "flush defaults to %s", val);
+	for (i = 0; i < 3; i++) {
+		static const char *const good[] = { "pages\n", "range", "auto" };
+
+		CHECK(&ok, bu_param_set("flush", good[i]) == 0, "flush=%s refused", good[i]);
+		bu_param_get("flush", val, sizeof(val));
+		CHECK(&ok, !strncmp(val, good[i], 4), "flush=%s reads %s", good[i], val);
+	}
+	CHECK(&ok, bu_param_set("pmd", "0") == 0 && bu_param_set("pmd", "1") == 0,
+	      "pmd=0/1 refused");
 	vt_result(ok, "params_accept_good_values");
 
 	ok = true;
@@ -67,6 +84,9 @@ static void test_params(void)
 	err = module_load("enabled=7");
 	vt_result(err == -EINVAL && !module_loaded(),
 		  "load_with_bad_enabled_fails (%s)", strerror(-err));
+	err = module_load("flush=fast");
+	vt_result(err == -EINVAL && !module_loaded(),
+		  "load_with_bad_flush_fails (%s)", strerror(-err));
 }
 
 static void test_kprobes(void)

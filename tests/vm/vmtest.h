@@ -130,9 +130,12 @@ static inline int module_load_path(const char *ko, const char *params)
 	return ret;
 }
 
+/* The module under test: $BU_KO (e.g. the DKMS build) or MODULE_KO. */
 static inline int module_load(const char *params)
 {
-	return module_load_path(MODULE_KO, params);
+	const char *ko = getenv("BU_KO");
+
+	return module_load_path(ko && *ko ? ko : MODULE_KO, params);
 }
 
 /*

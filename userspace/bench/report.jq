@@ -1,5 +1,5 @@
 # Aggregate the "R" lines of userspace/bench/guest.sh (slurped as an array)
-# into one record per folio size.  Times in ms; ratios are off/on per round
+# into one record per number of touch threads and folio size.  Times in ms; ratios are off/on per round
 # (each round runs both, back to back, in the same boot).
 
 def median: sort | if length == 0 then null
@@ -37,25 +37,35 @@ def side($m): if (runs($m) | length) == 0 then null else {
 	reclaim_ok: all(runs($m)[]; .bench.resident_after_max == 0 and .bench.zero_ok)
 } end;
 
-map(.unmapstat = (if .u0 and .u1 then {counters: sub2(.u1.counters; .u0.counters)} else null end))
-| group_by(.bench.folio_kb * 10 + (if .bench.pte_mapped then 1 else 0 end))
-| map(. as $all
-	| ([$all[] | .round] | unique) as $rounds
+# off/<mode> per round: both ran back to back in the same round.
+def ratios($all; $m): ([$all[] | .round] | unique) as $rounds
 	| [$rounds[] as $r
 		| ($all | map(select(.round == $r))) as $rr
-		| ($rr | runs("off")) as $o | ($rr | runs("on")) as $n
+		| ($rr | runs("off")) as $o | ($rr | runs($m)) as $n
 		| select(($o | length) > 0 and ($n | length) > 0)
-		| $o[0].bench.median_ms / $n[0].bench.median_ms] as $ratios
+		| $o[0].bench.median_ms / $n[0].bench.median_ms];
+def spread: { median: (median | r3), min: (min | r3), max: (max | r3) };
+
+# Modes other than off, on and zap: module on with another flush policy
+# (range, pages) or with pmd=0 (nopmd).
+def extra_modes: [.[].mode] | unique - ["off", "on", "zap"];
+
+map(.unmapstat = (if .u0 and .u1 then {counters: sub2(.u1.counters; .u0.counters)} else null end)
+	| .touch = (.touch // .bench.touch_threads // 0))
+| group_by([.touch, .bench.folio_kb, (if .bench.pte_mapped then 0 else 1 end)])
+| map(. as $all
 	| {
 		size: $all[0].size,
+		touch: $all[0].touch,
 		folio_kb: $all[0].bench.folio_kb,
 		pte_mapped: $all[0].bench.pte_mapped,
 		off: ($all | side("off")),
 		on: ($all | side("on")),
 		zap: ($all | side("zap")),
-		ratio_off_on: { median: ($ratios | median | r3),
-				min: ($ratios | min | r3), max: ($ratios | max | r3) }
+		ratio_off_on: (ratios($all; "on") | spread),
+		policies: (reduce ($all | extra_modes)[] as $m ({};
+			.[$m] = ($all | side($m)) + { ratio_off: (ratios($all; $m) | spread) }))
 	}
 	| .on_vs_zap = (if .zap and .on then (.on.median_ms / .zap.median_ms | r3) else null end)
 	| .off_vs_zap = (if .zap and .off then (.off.median_ms / .zap.median_ms | r3) else null end))
-| sort_by(.folio_kb, .pte_mapped)
+| sort_by(.touch, .folio_kb, (if .pte_mapped then 0 else 1 end))
