@@ -332,6 +332,7 @@ static enum ttu_hook_result bu_unmap_pmd(struct ttu_hook_args *args)
 	smp_mb();
 	ref_count = folio_ref_count(folio);
 	map_count = folio_mapcount(folio);
+	/* Order the refcount read before the dirty flag read (__remove_mapping()). */
 	smp_rmb();
 
 	if (folio_test_dirty(folio) && !(vma->vm_flags & VM_DROPPABLE)) {

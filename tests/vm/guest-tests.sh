@@ -67,18 +67,21 @@ kunit() {
 	unload batch_unmap
 }
 
-# The module DKMS built on the host (tests/host/dkms.sh) passes t_hook.
+# The module DKMS built on the host (tests/host/dkms.sh) passes t_hook (the
+# hook, declining) and t_lazyfree (batching, every mTHP size).
 DKMS_KO=/vm/dkms-batch_unmap.ko
 dkms_smoke() {
-	echo "# --- dkms smoke: t_hook with $DKMS_KO"
-	unload batch_unmap
-	BU_KO="$DKMS_KO" timeout "$TEST_TIMEOUT" /vm/bin/t_hook >/tmp/dkms.out 2>&1
-	rc=$?
-	sed 's/^\(not ok\|ok\) - /\1 - dkms.t_hook./' /tmp/dkms.out
-	failed=$((failed + $(grep -c '^not ok' /tmp/dkms.out)))
-	[ "$rc" = 0 ] || result 1 "dkms.t_hook exited with status $rc"
-	grep -q '^ok - module_loads' /tmp/dkms.out ||
-		result 1 "dkms.t_hook did not load $DKMS_KO"
+	for t in t_hook t_lazyfree; do
+		echo "# --- dkms smoke: $t with $DKMS_KO"
+		unload batch_unmap
+		BU_KO="$DKMS_KO" timeout "$TEST_TIMEOUT" "/vm/bin/$t" >/tmp/dkms.out 2>&1
+		rc=$?
+		sed "s/^\(not ok\|ok\) - /\1 - dkms.$t./" /tmp/dkms.out
+		failed=$((failed + $(grep -c '^not ok' /tmp/dkms.out)))
+		[ "$rc" = 0 ] || result 1 "dkms.$t exited with status $rc"
+		grep -q '^ok - module_loads' /tmp/dkms.out ||
+			result 1 "dkms.$t did not load $DKMS_KO"
+	done
 	unload batch_unmap
 }
 
