@@ -61,7 +61,7 @@ $(KDIR_FILE): FORCE
 		[ -f "$(KDIR)/Makefile" ] || { echo "error: KDIR=$(KDIR) is not a kernel build tree" \
 			"(for the running kernel: apt-get install linux-headers-$$(uname -r))" >&2; exit 1; }; \
 		echo "$(KDIR)"; \
-	else kernel/build.sh; fi >$@.tmp
+	else kernel/build.sh; fi >$@.tmp || { rm -f $@.tmp; exit 1; }
 	$(Q)if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
 
 # Userspace build dependencies (Debian packages), checked once per build dir.
@@ -199,7 +199,7 @@ dkms-remove:
 
 # Debian packages (linux-image, linux-headers) of the patched kernel.
 kernel-deb:
-	$(Q)kernel/deb.sh
+	$(Q)kernel/deb.sh $(if $(CONFIG),--config $(CONFIG))
 
 checkpatch: $(KDIR_FILE)
 	$(Q)tests/host/checkpatch.sh

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Seeded randomized tester: random sequences of mmap + fill, MADV_FREE,
- * writes, mremap (also to PMD-straddling addresses), mprotect, partial
+ * writes (also from a second thread on the other vCPU while this one
+ * reclaims), mremap (also to PMD-straddling addresses), mprotect, partial
  * munmap, fork with and without MADV_DONTFORK, mlock, MADV_PAGEOUT and
  * memcg reclaim, over several mTHP sizes, checked after every step against
  * a model of what each page must read: its last written data, or (after
@@ -10,6 +11,8 @@
  *
  * usage: t_random [SEED [STEPS]]   (a failure prints the command to rerun it)
  */
+#include <pthread.h>
+
 #include "vmtest.h"
 
 #define MAX_REGIONS	4
@@ -117,6 +120,12 @@ static void op_new(struct region *r)
 
 	if (kb > 4 && !mthp_supported(kb))
 		kb = 4;
+	/*
+	 * Half of the 2M regions are one whole THP, PMD-mapped until a partial
+	 * operation or the reclaim of a swap-backed THP (no swap: split) splits it.
+	 */
+	if (kb == 2048 && pick(2))
+		len = MAX_PAGES * PAGE;
 	mthp_only(kb > 4 ? kb : 0);
 	r->p = mm_map_aligned(len, PMD_SIZE_);
 	if (!r->p)
@@ -156,6 +165,11 @@ static void op_free(struct region *r)
 	for (i = a; i < a + n; i++)
 		r->state[i] = P_OLD_OR_ZERO;
 	logop("free %zu+%zu", a, n);
+	/* Often reclaim right away: whole clean folios, also PMD-mapped. */
+	if (pick(2)) {
+		madvise(r->p + a * PAGE, n * PAGE, MADV_PAGEOUT);
+		logop("pageout %zu+%zu", a, n);
+	}
 }
 
 static void op_write(struct region *r)
@@ -165,6 +179,72 @@ static void op_write(struct region *r)
 	for (k = 0; k < n; k++)
 		set_page(r, pick(r->pages), next_tag++);
 	logop("write %u pages", n);
+}
+
+/* The writer thread, on the other vCPU: writes what op_race() hands it. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	char *pg[8];
+	uint32_t tag[8];
+	unsigned int n, gen, done;
+	bool quit;
+} wk = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+static void *writer_thread(void *arg)
+{
+	unsigned int k;
+
+	(void)arg;
+	pin_cpu(1);
+	pthread_mutex_lock(&wk.lock);
+	for (;;) {
+		while (wk.done == wk.gen && !wk.quit)
+			pthread_cond_wait(&wk.cond, &wk.lock);
+		if (wk.quit)
+			break;
+		pthread_mutex_unlock(&wk.lock);
+		for (k = 0; k < wk.n; k++)
+			write_page(wk.pg[k], wk.tag[k]);
+		pthread_mutex_lock(&wk.lock);
+		wk.done = wk.gen;
+		pthread_cond_broadcast(&wk.cond);
+	}
+	pthread_mutex_unlock(&wk.lock);
+	return NULL;
+}
+
+/*
+ * Writes from the other vCPU racing with reclaim on this one: whatever the
+ * interleaving, every page written must read its new data afterwards.
+ */
+static void op_race(struct region *r)
+{
+	unsigned int k, n = 1 + pick(8);
+	bool memcg = pick(2);
+
+	pthread_mutex_lock(&wk.lock);
+	for (k = 0; k < n; k++) {
+		size_t i = pick(r->pages);
+
+		wk.pg[k] = r->p + i * PAGE;
+		wk.tag[k] = next_tag;
+		r->tag[i] = next_tag++;
+		r->state[i] = P_EXACT;
+	}
+	wk.n = n;
+	wk.gen++;
+	pthread_cond_broadcast(&wk.cond);
+	pthread_mutex_unlock(&wk.lock);
+	if (memcg)
+		memcg_reclaim_quiet();
+	else
+		madvise(r->p, r->pages * PAGE, MADV_PAGEOUT);
+	pthread_mutex_lock(&wk.lock);
+	while (wk.done != wk.gen)
+		pthread_cond_wait(&wk.cond, &wk.lock);
+	pthread_mutex_unlock(&wk.lock);
+	logop("race: %u writes on CPU 1 during %s", n, memcg ? "memcg reclaim" : "pageout");
 }
 
 static void op_mremap(struct region *r)
@@ -251,7 +331,7 @@ static bool run(uint64_t seed, unsigned int steps, const char *mode)
 	nlog = 0;
 	for (s = 0; s < steps; s++) {
 		struct region *r = &reg[pick(MAX_REGIONS)];
-		unsigned int op = pick(12);
+		unsigned int op = pick(13);
 
 		if (!r->p) {
 			op_new(r);
@@ -275,6 +355,8 @@ static bool run(uint64_t seed, unsigned int steps, const char *mode)
 			op_fork(r);
 		} else if (op == 10) {
 			op_mlock(r);
+		} else if (op == 11) {
+			op_race(r);
 		} else {
 			munmap(r->p, r->pages * PAGE);
 			r->p = NULL;
@@ -301,6 +383,7 @@ int main(int argc, char **argv)
 	uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : (uint64_t)time(NULL);
 	unsigned int steps = argc > 2 ? strtoul(argv[2], NULL, 0) : 400;
 	long long batches;
+	pthread_t writer;
 	int err;
 
 	if (!seed || !steps) {
@@ -311,6 +394,10 @@ int main(int argc, char **argv)
 	if (memcg_enter())
 		vt_diag("no test memcg: memcg reclaim steps do nothing");
 	pin_cpu(0);
+	if (pthread_create(&writer, NULL, writer_thread, NULL)) {
+		vt_result(false, "random_ops_writer_thread_starts");
+		return vt_exit();
+	}
 	if (module_loaded())
 		module_unload();
 	vt_result(run(seed, steps, "module off"), "random_ops_keep_data_module_off (seed %llu)",
@@ -321,11 +408,16 @@ int main(int argc, char **argv)
 	vt_result(run(seed, steps, "module on"), "random_ops_keep_data_module_on (seed %llu)",
 		  (unsigned long long)seed);
 	batches = bu_stat("batches");
-	vt_diag("module on: %lld batches, %lld partial, %lld restored (dirty), %lld restored (refs)",
-		batches, bu_stat("batches_partial"), bu_stat("restored_dirty"),
-		bu_stat("restored_refs"));
+	vt_diag("module on: %lld batches (%lld at PMD level), %lld partial, %lld restored (dirty), %lld restored (refs)",
+		batches, bu_stat("pmd_batches"), bu_stat("batches_partial"),
+		bu_stat("restored_dirty"), bu_stat("restored_refs"));
 	vt_result(batches > 0, "random_ops_exercise_the_batch_path (%lld batches)", batches);
 	module_unload();
 	mthp_only(0);
+	pthread_mutex_lock(&wk.lock);
+	wk.quit = true;
+	pthread_cond_broadcast(&wk.cond);
+	pthread_mutex_unlock(&wk.lock);
+	pthread_join(writer, NULL);
 	return vt_exit();
 }
