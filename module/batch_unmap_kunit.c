@@ -224,30 +224,32 @@ static void policy_declines(struct kunit *test)
 }
 
 /* Flush chunks: never above the ceiling, as few and as equal as possible. */
-static void flush_step_stays_under_ceiling(struct kunit *test)
+static void flush_step_chunks_near_the_ceiling(struct kunit *test)
 {
-	static const unsigned int nrs[] = { 2, 16, 33, 34, 64, 100, 128, 512 };
-	unsigned int i, nr, step;
+	unsigned int nr, step;
 
-	for (i = 0; i < ARRAY_SIZE(nrs); i++) {
-		nr = nrs[i];
+	/* From just above the ceiling to 4x it: chunks, none above it. */
+	for (nr = 34; nr <= 4 * 33 + 3; nr++) {
 		step = bu_flush_step(nr, 33);
 		KUNIT_EXPECT_LE(test, step, 33U);
 		KUNIT_EXPECT_GE(test, step, 1U);
 		/* The fewest chunks: one fewer would need more than 33 each. */
 		KUNIT_EXPECT_EQ(test, DIV_ROUND_UP(nr, step), DIV_ROUND_UP(nr, 33));
 	}
-	KUNIT_EXPECT_EQ(test, bu_flush_step(16, 33), 16U);
-	KUNIT_EXPECT_EQ(test, bu_flush_step(33, 33), 33U);
 	KUNIT_EXPECT_EQ(test, bu_flush_step(34, 33), 17U);
 	KUNIT_EXPECT_EQ(test, bu_flush_step(64, 33), 32U);
-	KUNIT_EXPECT_EQ(test, bu_flush_step(512, 33), 32U);
-	KUNIT_EXPECT_EQ(test, bu_flush_step(512, 1), 1U);
+	KUNIT_EXPECT_EQ(test, bu_flush_step(128, 33), 32U);
+	KUNIT_EXPECT_EQ(test, bu_flush_step(16, 4), 4U);
 }
 
-/* Ceiling 0 (every range flush is a full one) or none: one flush. */
-static void flush_step_degenerate_ceilings(struct kunit *test)
+/* At or under the ceiling, far above it, or ceiling 0 / none: one flush. */
+static void flush_step_one_flush(struct kunit *test)
 {
+	KUNIT_EXPECT_EQ(test, bu_flush_step(16, 33), 16U);
+	KUNIT_EXPECT_EQ(test, bu_flush_step(33, 33), 33U);
+	KUNIT_EXPECT_EQ(test, bu_flush_step(136, 33), 136U);
+	KUNIT_EXPECT_EQ(test, bu_flush_step(256, 33), 256U);
+	KUNIT_EXPECT_EQ(test, bu_flush_step(512, 33), 512U);
 	KUNIT_EXPECT_EQ(test, bu_flush_step(64, 0), 64U);
 	KUNIT_EXPECT_EQ(test, bu_flush_step(512, ULONG_MAX), 512U);
 	KUNIT_EXPECT_EQ(test, bu_flush_step(0, 33), 1U);
@@ -269,8 +271,8 @@ static struct kunit_case batch_unmap_cases[] = {
 	KUNIT_CASE(limit_stops_at_folio_end),
 	KUNIT_CASE(policy_batches_lazyfree_large),
 	KUNIT_CASE(policy_declines),
-	KUNIT_CASE(flush_step_stays_under_ceiling),
-	KUNIT_CASE(flush_step_degenerate_ceilings),
+	KUNIT_CASE(flush_step_chunks_near_the_ceiling),
+	KUNIT_CASE(flush_step_one_flush),
 	{}
 };
 

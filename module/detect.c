@@ -120,6 +120,14 @@ unsigned int bu_pte_batch(pte_t *ptep, pte_t first, unsigned int max)
 }
 EXPORT_SYMBOL_IF_KUNIT(bu_pte_batch);
 
+/*
+ * Above this many times the ceiling, one full flush stands for so many
+ * single-page invalidations that it is the cheaper choice even where full
+ * flushes are costly (under QEMU TCG, with the ceiling at 33, chunks win at
+ * 64 pages and one full flush wins from 256 on: README "Flush policy").
+ */
+#define BU_FULL_FLUSH_FACTOR	4
+
 /**
  * bu_flush_step - pages per range flush when a batch is flushed now
  * @nr: PTEs in the batch
@@ -128,10 +136,12 @@ EXPORT_SYMBOL_IF_KUNIT(bu_pte_batch);
  *
  * The stock path flushes page by page.  One range flush per batch replaces
  * @nr flushes (and, with other CPUs in the mm, @nr IPIs) by one, but above
- * @ceiling it becomes a full TLB flush, which the stock path never does.
- * Split the batch into the fewest equal chunks at or under the ceiling: the
- * same page invalidations as the stock path, in a fraction of the calls.
- * A ceiling of 0 turns every flush into a full one: then one is best.
+ * @ceiling it becomes a full TLB flush.  Just above the ceiling that can
+ * cost more than the stock path's @nr invalidations: there, split the
+ * batch into the fewest equal chunks at or under the ceiling (the same
+ * invalidations as the stock path, in a few calls).  Far above it (more
+ * than BU_FULL_FLUSH_FACTOR times), or with a ceiling of 0 (every range
+ * flush is a full one), one flush for the batch.
  *
  * Return: 1..@nr pages per flush_tlb_range() call.
  */
@@ -139,8 +149,10 @@ unsigned int bu_flush_step(unsigned int nr, unsigned long ceiling)
 {
 	unsigned int chunks;
 
-	if (!nr || !ceiling || nr <= ceiling)
-		return max(nr, 1U);
+	if (!nr)
+		return 1;
+	if (!ceiling || nr <= ceiling || nr / BU_FULL_FLUSH_FACTOR > ceiling)
+		return nr;
 	chunks = DIV_ROUND_UP(nr, ceiling);
 	return DIV_ROUND_UP(nr, chunks);
 }

@@ -348,8 +348,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (o.folio_kb > 4 && !mthp_supported(o.folio_kb)) {
-		fprintf(stderr, "lazyfree-bench: this kernel offers no %luK folios "
-			"(no %s/hugepages-%lukB; is CONFIG_TRANSPARENT_HUGEPAGE set?)\n",
+		fprintf(stderr, "lazyfree-bench: this kernel offers no %luK folios for "
+			"anonymous memory (no writable %s/hugepages-%lukB/enabled; "
+			"is CONFIG_TRANSPARENT_HUGEPAGE set?)\n",
 			o.folio_kb, THP_DIR, o.folio_kb);
 		return 1;
 	}
