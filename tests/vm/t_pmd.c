@@ -3,10 +3,16 @@
  * PMD-mapped lazyfree 2M THPs: the module discards a clean one whole at the
  * PMD level (no split, no deferred split), and otherwise leaves the PMD
  * intact: re-dirtied (kept, swap-backed), pinned (kept), mlocked (never
- * reclaimed), shared after fork (each mapping discarded on its own).  Every
- * page is checked: written pages keep their bytes, others read the old data
- * or zero.  With pmd=0 the stock split runs and the PTE path batches.
+ * reclaimed), shared after fork (each mapping discarded on its own).  The
+ * rest of the hazard matrix of t_hazards, for THPs: partial munmap,
+ * mprotect of half, fork with MADV_DONTFORK on half (each splits that PMD:
+ * the other THPs still go at PMD level) and userfaultfd-wp (declined).
+ * Every page is checked: written pages keep their bytes, others read the
+ * old data or zero.  With pmd=0 the stock split runs and the PTE path
+ * batches.
  */
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
 #include <sys/uio.h>
 
 #include "vmtest.h"
@@ -325,6 +331,107 @@ static void test_mremap_misaligned(void)
 	vt_result(ok, "pmd_mremap_off_grid_batched_by_ptes");
 }
 
+/*
+ * An operation on the first THP only, after MADV_FREE: it splits that PMD
+ * (the kernel does), so the other NR - 1 THPs still go at the PMD level.
+ */
+static void first_thp_split(const char *name, int how)
+{
+	char *p = lazyfree_thps(name);
+	struct counts c;
+	size_t keep = LEN;
+	bool ok = p;
+	pid_t pid;
+	int st;
+
+	if (!p) {
+		vt_result(false, "%s", name);
+		return;
+	}
+	switch (how) {
+	case 0:	/* partial munmap: the first THP's last 64K */
+		CHECK(&ok, munmap(p + PMD_SIZE_ - 64 * KB, 64 * KB) == 0, "munmap");
+		break;
+	case 1:	/* mprotect of its first half, and back */
+		CHECK(&ok, mprotect(p, PMD_SIZE_ / 2, PROT_READ) == 0 &&
+			   mprotect(p, PMD_SIZE_ / 2, PROT_READ | PROT_WRITE) == 0,
+		      "mprotect");
+		break;
+	default: /* fork with its second half MADV_DONTFORK */
+		CHECK(&ok, madvise(p + PMD_SIZE_ / 2, PMD_SIZE_ / 2, MADV_DONTFORK) == 0,
+		      "MADV_DONTFORK");
+		pid = fork();
+		if (pid == 0)
+			_exit(0);
+		waitpid(pid, &st, 0);
+		madvise(p + PMD_SIZE_ / 2, PMD_SIZE_ / 2, MADV_DOFORK);
+		break;
+	}
+	counts_read(&c);
+	CHECK(&ok, madvise(p, PMD_SIZE_ - 64 * KB, MADV_PAGEOUT) == 0 &&
+		   madvise(p + PMD_SIZE_, LEN - PMD_SIZE_, MADV_PAGEOUT) == 0,
+	      "MADV_PAGEOUT: %s", strerror(errno));
+	counts_delta(&c);
+	CHECK(&ok, c.pmd == NR - 1, "pmd_batches +%lld, want %d", c.pmd, NR - 1);
+	/* Before reading the data back, which maps the zero page. */
+	CHECK(&ok, mm_resident_pages(p + PMD_SIZE_, LEN - PMD_SIZE_) == 0,
+	      "the other THPs stayed mapped");
+	CHECK(&ok, verify(name, p, PMD_SIZE_ - 64 * KB, NULL), "first THP data");
+	CHECK(&ok, verify(name, p + PMD_SIZE_, LEN - PMD_SIZE_, NULL), "data");
+	if (how == 0) {
+		munmap(p, PMD_SIZE_ - 64 * KB);
+		munmap(p + PMD_SIZE_, LEN - PMD_SIZE_);
+		keep = 0;
+	}
+	if (keep) {
+		/* Writable everywhere after reclaim (CoW where shared). */
+		fill(p, LEN, 2);
+		CHECK(&ok, check_pattern(p, LEN, 2) < 0, "rewrite after reclaim failed");
+		munmap(p, keep);
+	}
+	vt_result(ok, "%s", name);
+}
+
+/* A userfaultfd-wp registered range: the PMD step is declined. */
+static void test_uffd_wp(void)
+{
+	struct uffdio_api api = { .api = UFFD_API,
+				  .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP };
+	char *p = lazyfree_thps("uffd-wp");
+	long long uffd0 = bu_stat("decline_uffd_wp"), pmd0 = bu_stat("pmd_batches");
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_WP };
+	struct uffdio_writeprotect wp = { .mode = UFFDIO_WRITEPROTECT_MODE_WP };
+	bool ok = p;
+	int uffd;
+
+	uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) ||
+	    !(api.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP)) {
+		vt_skip("pmd_uffd_wp_declined", "userfaultfd-wp unavailable");
+		if (uffd >= 0)
+			close(uffd);
+		if (p)
+			munmap(p, LEN);
+		return;
+	}
+	if (p) {
+		reg.range.start = wp.range.start = (uintptr_t)p;
+		reg.range.len = wp.range.len = LEN;
+		CHECK(&ok, ioctl(uffd, UFFDIO_REGISTER, &reg) == 0, "register: %s",
+		      strerror(errno));
+		CHECK(&ok, ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) == 0, "wp: %s",
+		      strerror(errno));
+		CHECK(&ok, madvise(p, LEN, MADV_PAGEOUT) == 0, "MADV_PAGEOUT: %s",
+		      strerror(errno));
+		CHECK(&ok, verify("uffd-wp", p, LEN, NULL), "data");
+		CHECK(&ok, bu_stat("decline_uffd_wp") > uffd0, "no decline_uffd_wp counted");
+		CHECK(&ok, bu_stat("pmd_batches") == pmd0, "a PMD batch in a uffd-wp range");
+		munmap(p, LEN);
+	}
+	close(uffd);
+	vt_result(ok, "pmd_uffd_wp_declined");
+}
+
 int main(void)
 {
 	if (!vt_start("pmd", 2048, NULL))
@@ -338,5 +445,9 @@ int main(void)
 	test_mlock();
 	test_fork();
 	test_mremap_misaligned();
+	first_thp_split("pmd_partial_munmap_splits_only_that_thp", 0);
+	first_thp_split("pmd_mprotect_half_splits_only_that_thp", 1);
+	first_thp_split("pmd_fork_dontfork_half_splits_only_that_thp", 2);
+	test_uffd_wp();
 	return vt_exit();
 }
