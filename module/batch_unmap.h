@@ -15,6 +15,11 @@
 #include <linux/rmap_hook.h>
 #include <kunit/visibility.h>
 
+/* Large anonymous folios (mTHP, THP) only exist with THP. */
+#ifndef CONFIG_TRANSPARENT_HUGEPAGE
+#error "batch_unmap needs CONFIG_TRANSPARENT_HUGEPAGE"
+#endif
+
 #include "../include/batch_unmap.h"
 
 /* Largest batch: one full page table. */

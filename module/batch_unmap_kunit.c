@@ -229,7 +229,7 @@ static void flush_step_chunks_near_the_ceiling(struct kunit *test)
 	unsigned int nr, step;
 
 	/* From just above the ceiling to 4x it: chunks, none above it. */
-	for (nr = 34; nr <= 4 * 33 + 3; nr++) {
+	for (nr = 34; nr <= 4 * 33; nr++) {
 		step = bu_flush_step(nr, 33);
 		KUNIT_EXPECT_LE(test, step, 33U);
 		KUNIT_EXPECT_GE(test, step, 1U);
@@ -247,7 +247,8 @@ static void flush_step_one_flush(struct kunit *test)
 {
 	KUNIT_EXPECT_EQ(test, bu_flush_step(16, 33), 16U);
 	KUNIT_EXPECT_EQ(test, bu_flush_step(33, 33), 33U);
-	KUNIT_EXPECT_EQ(test, bu_flush_step(136, 33), 136U);
+	KUNIT_EXPECT_EQ(test, bu_flush_step(133, 33), 133U);
+	KUNIT_EXPECT_EQ(test, bu_flush_step(17, 4), 17U);
 	KUNIT_EXPECT_EQ(test, bu_flush_step(256, 33), 256U);
 	KUNIT_EXPECT_EQ(test, bu_flush_step(512, 33), 512U);
 	KUNIT_EXPECT_EQ(test, bu_flush_step(64, 0), 64U);

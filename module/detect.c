@@ -151,7 +151,8 @@ unsigned int bu_flush_step(unsigned int nr, unsigned long ceiling)
 
 	if (!nr)
 		return 1;
-	if (!ceiling || nr <= ceiling || nr / BU_FULL_FLUSH_FACTOR > ceiling)
+	/* (nr - 1) / F >= ceiling: nr > F * ceiling, without an overflow. */
+	if (!ceiling || nr <= ceiling || (nr - 1) / BU_FULL_FLUSH_FACTOR >= ceiling)
 		return nr;
 	chunks = DIV_ROUND_UP(nr, ceiling);
 	return DIV_ROUND_UP(nr, chunks);

@@ -150,7 +150,7 @@ static void bu_restore(struct mm_struct *mm, unsigned long addr, pte_t *ptep,
 static unsigned long bu_flush_ceiling(void)
 {
 #ifdef CONFIG_X86
-	return READ_ONCE(tlb_single_page_flush_ceiling);
+	return tlb_flush_ceiling();
 #else
 	return ULONG_MAX;
 #endif
@@ -320,6 +320,17 @@ static enum ttu_hook_result bu_unmap_pmd(struct ttu_hook_args *args)
 	pmd_t orig;
 
 	lockdep_assert_held(args->pvmw->ptl);
+
+	/* Re-dirtied already: keep the PMD as it is, no clear, no flush. */
+	orig = pmdp_get(pmdp);
+	if (pmd_dirty(orig))
+		folio_mark_dirty(folio);
+	if (folio_test_dirty(folio) && !(vma->vm_flags & VM_DROPPABLE)) {
+		folio_set_swapbacked(folio);
+		bu_count(BU_STAT_PMD_BATCHES, 1);
+		return bu_account(args, pmd_pfn(orig), HPAGE_PMD_NR,
+				  BU_OUTCOME_RESTORE_DIRTY, BU_FLUSH_NONE);
+	}
 
 	/* Clear and flush the one entry (a single invalidation on x86). */
 	orig = pmdp_huge_clear_flush(vma, addr, pmdp);

@@ -17,7 +17,7 @@ static unsigned long expected_calls(const char *policy, unsigned long nr,
 	if (!strcmp(policy, "pages"))
 		return nr;
 	/* auto: chunks from just above the ceiling up to 4x it. */
-	if (!strcmp(policy, "range") || !ceiling || nr <= ceiling || nr / 4 > ceiling)
+	if (!strcmp(policy, "range") || !ceiling || nr <= ceiling || nr > 4 * ceiling)
 		return 1;
 	return (nr + ceiling - 1) / ceiling;
 }

@@ -53,6 +53,8 @@ mkdir -p "$out"
 # NATIVE=1: check everything before touching the machine.
 native_checks() {
 	[ "$(id -u)" = 0 ] || die "NATIVE=1 loads modules and drives reclaim: run it as root"
+	grep -qw try_to_unmap_hook_register /proc/kallsyms ||
+		die "the running kernel $(uname -r) has no try_to_unmap_one() hook: install the patched kernel (make kernel-deb) and boot it"
 	ko="$top/module/batch_unmap.ko"
 	[ -f "$ko" ] || die "no $ko: make bench NATIVE=1 builds it against the running kernel"
 	[ "$(modinfo -F vermagic "$ko" | cut -d' ' -f1)" = "$(uname -r)" ] ||
