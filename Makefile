@@ -18,8 +18,13 @@ endif
 # kernel first if the cache has no build for the current inputs.  KDIR=<dir>
 # builds against another tree instead; NATIVE=1 means the running kernel's.
 KDIR_FILE := $(BUILD)/.kdir
+# Only from the command line: a KDIR left in the environment must not
+# silently replace the VM kernel.
+ifneq ($(origin KDIR),command line)
+KDIR :=
 ifeq ($(NATIVE),1)
-KDIR ?= /lib/modules/$(shell uname -r)/build
+KDIR := /lib/modules/$(shell uname -r)/build
+endif
 endif
 export NATIVE
 CC := gcc
@@ -30,7 +35,7 @@ VM_CFLAGS := $(CFLAGS) $(WARN) -D_GNU_SOURCE -static -pthread -I$(TOP)/include -
 VM_TESTS := $(patsubst tests/vm/%.c,$(BUILD)/vm/tests/%,$(wildcard tests/vm/t_*.c))
 HOST_TESTS := $(wildcard tests/host/*.sh)
 
-.PHONY: all kernel module userspace host-tests tests check check-debug bench check-host check-vm vm-run vm-shell \
+.PHONY: vm-guard all kernel module userspace host-tests tests check check-debug bench check-host check-vm vm-run vm-shell \
 	checkpatch clean distclean help dkms-tree dkms-install dkms-remove kernel-deb
 
 all: module userspace tests host-tests
@@ -58,9 +63,9 @@ help:
 $(KDIR_FILE): FORCE
 	$(Q)mkdir -p $(BUILD)
 	$(Q)if [ -n "$(KDIR)" ]; then \
-		[ -f "$(KDIR)/Makefile" ] || { echo "error: KDIR=$(KDIR) is not a kernel build tree" \
-			"(for the running kernel: apt-get install linux-headers-$$(uname -r))" >&2; exit 1; }; \
-		echo "$(KDIR)"; \
+		if [ -f "$(KDIR)/Makefile" ]; then echo "$(KDIR)"; else \
+			echo "error: KDIR=$(KDIR) is not a kernel build tree (for the running" \
+				"kernel: apt-get install linux-headers-$$(uname -r))" >&2; false; fi; \
 	else kernel/build.sh; fi >$@.tmp || { rm -f $@.tmp; exit 1; }
 	$(Q)if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
 
@@ -138,7 +143,13 @@ $(BUILD)/vm/tests/%: tests/vm/%.c tests/vm/vmtest.h include/batch_unmap.h usersp
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(VM_CFLAGS) -I$(TOP)/userspace -o $@ $< userspace/mmutil.c
 
-check: all
+# The VM boots the cached VM kernel: a module built for another tree
+# (KDIR=, NATIVE=1) would not load there.
+vm-guard:
+	$(Q)[ -z "$(KDIR)" ] || { echo "error: $(MAKECMDGOALS) runs the test VM, whose kernel is" \
+		"kernel/build.sh's: drop KDIR=/NATIVE=1 (NATIVE=1 is for make bench)" >&2; exit 1; }
+
+check: vm-guard all
 	$(Q)tests/run.sh
 
 # The same suite on the debug kernel (DEBUG_VM, PAGE_TABLE_CHECK_ENFORCED,
@@ -149,20 +160,22 @@ check-debug:
 check-host: host-tests
 	$(Q)tests/run.sh --host-only
 
-check-vm: all
+check-vm: vm-guard all
 	$(Q)tests/run.sh --vm-only
 
 VM_FILES = --project $(foreach f,$(FILES),--file $(f))
 
-vm-run: all
+vm-run: vm-guard all
 	$(if $(strip $(CMD)),,$(error usage: make vm-run CMD='command' [FILES='a.out x.sh']))
 	$(Q)tests/harness/run.sh --kernel "$$(cat $(KDIR_FILE))" $(VM_ARGS) $(VM_FILES) -- '$(subst ','\'',$(CMD))'
 
-vm-shell: all
+vm-shell: vm-guard all
 	$(Q)tests/harness/run.sh --kernel "$$(cat $(KDIR_FILE))" $(VM_ARGS) $(VM_FILES) --shell
 
 # The benchmark: module off vs on in one VM boot (QUICK=1 for a short run).
 bench: all
+	$(Q)[ -z "$(KDIR)" ] || [ "$(NATIVE)" = 1 ] || { echo "error: make bench runs in the" \
+		"test VM: drop KDIR= (or use NATIVE=1 for the running kernel)" >&2; exit 1; }
 	$(Q)userspace/bench/run.sh
 
 # --- DKMS: the module's sources with module/dkms.conf at their root --------
@@ -173,22 +186,33 @@ DKMS_FILES := Kbuild $(filter-out %.mod.c,$(wildcard module/*.c)) $(wildcard mod
 
 dkms-tree:
 	$(Q)rm -rf $(DKMS_SRC) && mkdir -p $(DKMS_SRC)
-	$(Q)tar -cf - $(DKMS_FILES) | tar -xf - -C $(DKMS_SRC)
+	$(Q)set -o pipefail; tar -cf - $(DKMS_FILES) | tar -xf - -C $(DKMS_SRC)
 	$(Q)cp module/dkms.conf $(DKMS_SRC)/dkms.conf
 
-dkms-install: dkms-tree
+dkms-install:
 	$(Q)[ "$$(id -u)" = 0 ] || { echo "error: make dkms-install installs into /usr/src and" \
 		"/lib/modules: run it as root" >&2; exit 1; }
 	$(Q)tests/harness/ensure-packages.sh dkms
-	$(Q)dkms remove batch_unmap/$(BU_VERSION) --all >/dev/null 2>&1 || true
-	$(Q)rm -rf /usr/src/batch_unmap-$(BU_VERSION) && cp -r $(DKMS_SRC) /usr/src/
-	$(Q)dkms add batch_unmap/$(BU_VERSION)
-	$(Q)kver="$${KVER:-$$(uname -r)}"; \
-	if ! dkms build batch_unmap/$(BU_VERSION) -k "$$kver"; then \
-		log=/var/lib/dkms/batch_unmap/$(BU_VERSION)/build/make.log; \
-		grep -h 'error' "$$log" 2>/dev/null | head -n 5; \
-		echo "error: DKMS could not build batch_unmap for $$kver (log: $$log)" >&2; exit 1; \
+	$(Q)$(MAKE) dkms-tree
+	$(Q)set -e; kver="$${KVER:-$$(uname -r)}"; kd="/lib/modules/$$kver/build"; \
+	[ -f "$$kd/Makefile" ] || { echo "error: no kernel build tree $$kd: install" \
+		"linux-headers-$$kver (make kernel-deb builds it for the patched kernel)" >&2; exit 1; }; \
+	[ -e "$$kd/include/linux/rmap_hook.h" ] || { echo "error: kernel $$kver has no" \
+		"try_to_unmap_one() hook (no include/linux/rmap_hook.h in $$kd): boot a kernel" \
+		"built with kernel/patches (make kernel-deb)" >&2; exit 1; }; \
+	echo "dkms-install: trial build for $$kver in a private tree first"; \
+	t=$(BUILD)/dkms/trial; rm -rf "$$t" && mkdir -p "$$t/dkms" "$$t/install"; \
+	d="dkms --dkmstree $$t/dkms --sourcetree $(BUILD)/dkms/src --installtree $$t/install"; \
+	$$d add -m batch_unmap -v $(BU_VERSION) >/dev/null; \
+	if ! $$d build -m batch_unmap -v $(BU_VERSION) -k "$$kver" >"$$t/build.out" 2>&1; then \
+		cat "$$t/build.out"; find "$$t" -name make.log -exec grep -h 'error' {} + | head -n 5; \
+		echo "error: batch_unmap does not build for $$kver; nothing was installed" >&2; \
+		exit 1; \
 	fi; \
+	dkms remove batch_unmap/$(BU_VERSION) --all >/dev/null 2>&1 || true; \
+	rm -rf /usr/src/batch_unmap-$(BU_VERSION) && cp -r $(DKMS_SRC) /usr/src/; \
+	dkms add batch_unmap/$(BU_VERSION); \
+	dkms build batch_unmap/$(BU_VERSION) -k "$$kver"; \
 	dkms install batch_unmap/$(BU_VERSION) -k "$$kver"
 	$(Q)echo "installed: modprobe batch_unmap (dkms status batch_unmap shows it)"
 

@@ -59,7 +59,7 @@ MODULE_PARM_DESC(pmd,
  * flush is one call per batch under every policy).
  */
 enum bu_flush_policy {
-	BU_FP_AUTO,		/* range flushes, none above the ceiling */
+	BU_FP_AUTO,		/* bu_flush_step(): chunks near the ceiling */
 	BU_FP_RANGE,	/* one range flush per batch */
 	BU_FP_PAGES,	/* one flush per page, like the stock path */
 };
@@ -94,7 +94,7 @@ static const struct kernel_param_ops flush_ops = {
 
 module_param_cb(flush, &flush_ops, &flush_policy, 0644);
 MODULE_PARM_DESC(flush,
-		 "Flush of a batch that is not deferred: auto (range flushes of at most the single-page flush ceiling), range (one per batch) or pages (one per page) (default: auto)");
+		 "Flush of a batch that is not deferred: auto (one range up to the single-page flush ceiling, chunks of at most it up to 4x, one flush above), range (one per batch) or pages (one per page) (default: auto)");
 
 /* kprobes= may be given at load time, before the probes can be armed. */
 static bool kprobes;

@@ -16,6 +16,8 @@
 #                      jq) into /usr/bin with the libraries it needs
 #   --cpus N           vCPUs (default $VM_CPUS or 2)
 #   --mem SIZE         memory, QEMU syntax (default $VM_MEM or 2G)
+#   (VM_TCG_THREAD=single runs all vCPUs in one host thread: a diagnosis
+#   aid for multi-threaded TCG effects, e.g. cross-vCPU code patching)
 #   --numa             two NUMA nodes, one vCPU and half the memory each
 #   --timeout SEC      kill the VM after SEC seconds (default $VM_TIMEOUT or 900)
 #   --kernel DIR       kernel build directory (default: kernel/build.sh)
@@ -35,6 +37,8 @@ top="$(cd "$here/../.." && pwd)"
 
 cpus="${VM_CPUS:-2}"
 mem="${VM_MEM:-2G}"
+tcg_thread="${VM_TCG_THREAD:-multi}"
+case "$tcg_thread" in multi|single) ;; *) die "VM_TCG_THREAD must be multi or single" ;; esac
 timeout="${VM_TIMEOUT:-900}"
 numa=0 shell=0 allow_warn=0 project=0
 kdir="" out="$top/build/vm" cmd=""
@@ -141,7 +145,7 @@ smp="$cpus"
 # the kernel warn about the topology.
 [ "$numa" = 1 ] && smp="$cpus,sockets=2,cores=$((cpus / 2)),threads=1"
 [ "$numa" = 1 ] && [ $((cpus % 2)) != 0 ] && die "--numa needs an even number of vCPUs"
-qemu=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m "$mem" -smp "$smp"
+qemu=(qemu-system-x86_64 -accel "tcg,thread=$tcg_thread" -cpu max -m "$mem" -smp "$smp"
 	-kernel "$bz" -initrd "$out/initramfs.cpio" -no-reboot -nodefaults
 	-append "console=ttyS0,115200 panic=-1 mitigations=off nokaslr")
 if [ "$numa" = 1 ]; then

@@ -77,8 +77,9 @@ dkms_smoke() {
 		BU_KO="$DKMS_KO" timeout "$TEST_TIMEOUT" "/vm/bin/$t" >/tmp/dkms.out 2>&1
 		rc=$?
 		sed "s/^\(not ok\|ok\) - /\1 - dkms.$t./" /tmp/dkms.out
-		failed=$((failed + $(grep -c '^not ok' /tmp/dkms.out)))
-		[ "$rc" = 0 ] || result 1 "dkms.$t exited with status $rc"
+		nfail="$(grep -c '^not ok' /tmp/dkms.out)"
+		failed=$((failed + nfail))
+		[ "$rc" = 0 ] || [ "$nfail" != 0 ] || result 1 "dkms.$t exited with status $rc"
 		grep -q '^ok - module_loads' /tmp/dkms.out ||
 			result 1 "dkms.$t did not load $DKMS_KO"
 	done

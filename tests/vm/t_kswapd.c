@@ -25,7 +25,7 @@ static bool redirtied(size_t pg)
 
 int main(void)
 {
-	long long free_kb, steal0, direct0, lazy0, batches0, dirty0;
+	long long free_kb, margin_kb, steal0, direct0, lazy0, batches0, dirty0;
 	long long steal, direct, lazy, batches;
 	char saved[32] = "10\n";
 	size_t len, off, pg;
@@ -39,9 +39,14 @@ int main(void)
 		vt_result(false, "kswapd_reclaims_lazyfree (cannot set %s)", WSF);
 		return vt_exit();
 	}
-	/* Leave ~100 MiB: below the raised low watermark, above min. */
+	/*
+	 * Leave 3% of memory free: below the low watermark, which the raised
+	 * scale factor puts 10% of the zone above min, but above min itself.
+	 */
 	free_kb = meminfo_kb("MemFree:");
-	len = free_kb > 256 * 1024 ? (size_t)(free_kb - 100 * 1024) * KB / CHUNK * CHUNK : 0;
+	margin_kb = meminfo_kb("MemTotal:") * 3 / 100;
+	len = free_kb > margin_kb + 64 * 1024 ?
+	      (size_t)(free_kb - margin_kb) * KB / CHUNK * CHUNK : 0;
 	p = len ? mm_map_aligned(len, PMD_SIZE_) : NULL;
 	CHECK(&ok, p != NULL, "cannot map %zu bytes (MemFree %lld kB)", len, free_kb);
 	if (!p)
@@ -60,10 +65,14 @@ int main(void)
 			if (redirtied(pg))
 				fill(p + pg * PAGE, PAGE, 2);
 	}
-	/* kswapd runs on its own: give it a few seconds after the last chunk. */
-	for (i = 0; i < 50 && vmstat("pgsteal_kswapd") == steal0; i++)
+	/*
+	 * kswapd runs on its own: wait for the state (it reclaimed through
+	 * the batch path), not for a time; the bound only catches a kswapd
+	 * that never woke.
+	 */
+	for (i = 0; i < 1200 && (vmstat("pgsteal_kswapd") == steal0 ||
+				 bu_stat("batches_discarded") == batches0); i++)
 		usleep(100000);
-	usleep(500000);
 
 	steal = vmstat("pgsteal_kswapd") - steal0;
 	direct = vmstat("pgsteal_direct") - direct0;

@@ -274,6 +274,9 @@ static void test_fork(void)
 		unsigned char written[LEN / PAGE] = { 0 };
 		bool cok = true;
 
+		close(go[1]);
+		close(done[0]);
+
 		for (off = 0; off < LEN; off += PMD_SIZE_) {
 			fill(p + off + 5 * PAGE, PAGE, 2);
 			written[off / PAGE + 5] = 1;
@@ -281,8 +284,12 @@ static void test_fork(void)
 		cok = write(done[1], &c, 1) == 1;
 		cok = read(go[0], &c, 1) == 1 && cok;
 		cok = verify("fork child", p, LEN, written) && cok;
+		fflush(stdout);
 		_exit(cok ? 0 : 1);
 	}
+	/* The child's ends: a child that dies makes our read() see EOF. */
+	close(go[0]);
+	close(done[1]);
 	CHECK(&ok, pid > 0, "fork: %s", strerror(errno));
 	CHECK(&ok, pid > 0 && read(done[0], &c, 1) == 1, "child did not write");
 	pmd0 = bu_stat("pmd_batches");
@@ -294,10 +301,8 @@ static void test_fork(void)
 	CHECK(&ok, write(go[1], &c, 1) == 1, "cannot release the child");
 	CHECK(&ok, pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
 		   WEXITSTATUS(st) == 0, "child found bad data");
-	close(go[0]);
 	close(go[1]);
 	close(done[0]);
-	close(done[1]);
 	munmap(p, LEN);
 	vt_result(ok, "pmd_shared_after_fork");
 }

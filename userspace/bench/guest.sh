@@ -63,9 +63,20 @@ module() {	# module off|on|<flush policy>|nopmd
 	esac
 }
 
+DUMP_ERR="${TMPDIR:-/tmp}/bench-dump.$$"
+
 counters() {	# the pinned unmapstat counters as JSON, or null (and why, on stderr)
-	unmapstat --dump -j 2>/tmp/dump.err || { sed 's/^/# /' /tmp/dump.err >&2; echo null; }
+	unmapstat --dump -j 2>"$DUMP_ERR" || { sed 's/^/# /' "$DUMP_ERR" >&2; echo null; }
 }
+
+# However the run ends (also on an error), leave no module, pin or file
+# behind: on a native run this is the user's machine.
+cleanup() {
+	unload batch_unmap
+	unmapstat --unpin >/dev/null 2>&1
+	rm -f "$DUMP_ERR"
+}
+trap cleanup EXIT
 
 run() {	# run <size> <round> <mode: off|on|range|pages|nopmd|zap> <touch>
 	size="$1"
@@ -115,5 +126,5 @@ for touch in $TOUCH; do
 		run "$size" 1 zap "$touch"
 	done
 done
-module off
-unmapstat --unpin >/dev/null
+echo "BENCH_DONE"
+

@@ -82,10 +82,12 @@ thp_settings() {
 start=$SECONDS
 if [ "${REPORT_ONLY:-0}" = 1 ]; then
 	[ -s "$out/raw.log" ] || die "REPORT_ONLY=1 but there is no $out/raw.log"
-	REGION="$(sed -n 's/^E .*"region":"\([^"]*\)".*/\1/p' "$out/raw.log")"
-	ROUNDS="$(sed -n 's/^E .*"rounds":\([0-9]*\).*/\1/p' "$out/raw.log")"
-	ITER="$(sed -n 's/^E .*"iterations":\([0-9]*\).*/\1/p' "$out/raw.log")"
-	NATIVE="$(sed -n 's/^E .*"native":\([01]\).*/\1/p' "$out/raw.log")"
+	# From the run's E line; older logs lack some fields: keep the defaults.
+	efield() { sed -n "s/^E .*\"$1\":\"\{0,1\}\([^\",}]*\).*/\1/p" "$out/raw.log" | head -n 1; }
+	v="$(efield region)"; REGION="${v:-$REGION}"
+	v="$(efield rounds)"; ROUNDS="${v:-$ROUNDS}"
+	v="$(efield iterations)"; ITER="${v:-$ITER}"
+	v="$(efield native)"; NATIVE="${v:-$NATIVE}"
 elif [ "$NATIVE" = 1 ]; then
 	native_checks
 	log "bench: NATIVE on $(uname -r), CPU $BENCH_CPU: sizes [$SIZES], $ROUNDS rounds x $ITER iterations of $REGION, touch threads [$TOUCH]"
@@ -98,20 +100,25 @@ elif [ "$NATIVE" = 1 ]; then
 		return 0
 	}
 	trap restore EXIT
+	rc=0
 	SIZES="$SIZES" ROUNDS="$ROUNDS" ITER="$ITER" REGION="$REGION" TOUCH="$TOUCH" \
 		POLICIES="$POLICIES" KO="$ko" BENCH_CPU="$BENCH_CPU" NATIVE=1 \
 		GUEST_LIB="$top/tests/vm/guest-lib.sh" PATH="$top/build/bin:$PATH" \
-		sh "$here/guest.sh" 2>&1 | tee "$out/raw.log" | grep --line-buffered '^#' || true
-	[ "${PIPESTATUS[0]}" = 0 ] || die "the benchmark failed (see $out/raw.log)"
+		sh "$here/guest.sh" 2>&1 | tee "$out/raw.log" |
+		{ grep --line-buffered '^#' || true; } || rc=$?
+	[ "$rc" = 0 ] || die "the benchmark failed (exit $rc; see $out/raw.log)"
+	grep -q '^BENCH_DONE' "$out/raw.log" || die "the benchmark did not finish (see $out/raw.log)"
 else
 	kdir="$("$top/kernel/build.sh")"
 	log "bench: sizes [$SIZES], $ROUNDS rounds x $ITER iterations of $REGION, touch threads [$TOUCH]"
 	log "bench: TCG times are emulated: only the off/on ratios carry over to hardware"
+	rc=0
 	VM_TIMEOUT="${VM_TIMEOUT:-5400}" "$top/tests/harness/run.sh" --kernel "$kdir" --out "$out/vm" \
 		--project --file "$here/guest.sh:bench-guest.sh" \
 		-- "SIZES='$SIZES' ROUNDS=$ROUNDS ITER=$ITER REGION=$REGION TOUCH='$TOUCH' POLICIES='$POLICIES' sh /vm/bench-guest.sh" |
-		tee "$out/raw.log" | grep --line-buffered '^#' || true
-	[ "${PIPESTATUS[0]}" = 0 ] || die "the benchmark VM failed (see $out/raw.log and $out/vm/console.log)"
+		tee "$out/raw.log" | { grep --line-buffered '^#' || true; } || rc=$?
+	[ "$rc" = 0 ] || die "the benchmark VM failed (exit $rc; see $out/raw.log and $out/vm/console.log)"
+	grep -q '^BENCH_DONE' "$out/raw.log" || die "the benchmark did not finish (see $out/raw.log)"
 fi
 
 sed -n 's/^R //p' "$out/raw.log" >"$out/results.jsonl"
