@@ -94,8 +94,8 @@ run() {	# run <size> <round> <mode: off|on|range|pages|nopmd|zap> <touch>
 	fi
 	u0="$(counters)"
 	b="$(taskset -c "$BENCH_CPU" lazyfree-bench -f "$folio" $extra -s "$REGION" -n "$ITER" \
-		-w 1 -c "$BENCH_CPU" -t "$4" $args -o json -l "$3")" ||
-		{ echo "# lazyfree-bench failed"; exit 1; }
+		-w 1 -c "$BENCH_CPU" -t "$4" $args -o json -l "$3" 2>"$DUMP_ERR")" ||
+		{ sed 's/^/# /' "$DUMP_ERR"; echo "# lazyfree-bench failed"; exit 1; }
 	u1="$(counters)"
 	echo "R {\"size\":\"$size\",\"touch\":$4,\"round\":$2,\"mode\":\"$3\",\"bench\":$b,\"u0\":$u0,\"u1\":$u1}"
 }
