@@ -52,11 +52,11 @@ help:
 	@echo "make checkpatch checkpatch.pl --strict on module/ and kernel/patches/"
 	@echo "make dkms-install  install the module with DKMS for the running kernel (KVER=...)"
 	@echo "make dkms-remove   remove it from DKMS"
-	@echo "make kernel-deb    Debian packages of the patched kernel (CONFIG=<file>, default:"
-	@echo "                   the running kernel's /boot/config); takes long, not in CI"
+	@echo "make kernel-deb    Debian packages of the patched kernel (CONFIG=running|debian|<file>,"
+	@echo "                   default: running if /boot/config-\$$(uname -r) exists); takes long"
 	@echo "make clean      remove build outputs (the kernel cache stays)"
 	@echo "variables: V=1 verbose, KDIR=<kernel build dir>, NATIVE=1, VM_CPUS, VM_MEM,"
-	@echo "           VM_TIMEOUT, BATCH_UNMAP_CACHE"
+	@echo "           VM_TIMEOUT, VM_TCG_THREAD=multi|single, BATCH_UNMAP_CACHE"
 
 # Rewritten only when the kernel directory changes, so that what depends on
 # it (vmlinux.h, the module) is not rebuilt for nothing.
