@@ -14,12 +14,6 @@ static const unsigned long sizes_kb[] = { 16, 64, 256, 1024 };
 
 #define REGION		(4 * MB)
 
-/* A page at region offset @off: all old pattern, or all zero (discarded). */
-static bool page_old_or_zero(const char *pg, unsigned int seed, size_t off)
-{
-	return check_at(pg, PAGE, seed, off) < 0 || check_zero(pg, PAGE) < 0;
-}
-
 /* Write-after-free: every 3rd folio gets one page rewritten. */
 static bool redirty_survives(unsigned long kb)
 {

@@ -24,27 +24,6 @@
 #define NR		8
 #define LEN		(NR * FOLIO)
 
-/* Check [p, p+len): pages in @written (bitmap by page) hold seed 2 data. */
-static bool verify(const char *what, const char *p, size_t len,
-		   const unsigned char *written, unsigned int seed_old)
-{
-	size_t pg;
-	bool ok = true;
-
-	for (pg = 0; pg < len / PAGE && ok; pg++) {
-		const char *page = p + pg * PAGE;
-
-		if (written && written[pg])
-			CHECK(&ok, check_pattern(page, PAGE, 2) < 0,
-			      "%s: written page %zu lost data", what, pg);
-		else
-			CHECK(&ok, check_at(page, PAGE, seed_old, pg * PAGE) < 0 ||
-				   check_zero(page, PAGE) < 0,
-			      "%s: page %zu is neither old data nor zero", what, pg);
-	}
-	return ok;
-}
-
 static const unsigned char *written_or_null(const unsigned char *w, unsigned int stride)
 {
 	return stride ? w : NULL;
@@ -66,7 +45,7 @@ static bool free_write_pageout(const char *what, char *p, size_t len,
 	}
 	CHECK(&ok, madvise(p, len, MADV_PAGEOUT) == 0, "%s: MADV_PAGEOUT: %s",
 	      what, strerror(errno));
-	return verify(what, p, len, written, 1) && ok;
+	return verify_pages(what, p, len, 0, written, 1) && ok;
 }
 
 /*
@@ -104,7 +83,7 @@ static bool mremap_straddle(const char *what, unsigned int write_stride)
 	if (!write_stride)
 		CHECK(&ok, mm_resident_pages(to, LEN) == 0, "%s: %ld pages resident",
 		      what, mm_resident_pages(to, LEN));
-	CHECK(&ok, verify(what, to, LEN, written_or_null(written, write_stride), 1),
+	CHECK(&ok, verify_pages(what, to, LEN, 0, written_or_null(written, write_stride), 1),
 	      "%s: data", what);
 	/*
 	 * Clean: both parts of the straddling folio are discarded, one batch
@@ -151,7 +130,7 @@ static void test_mprotect_half(void)
 	/* Half of each of two folios read-only: PTEs differ in the write bit. */
 	mprotect(p + FOLIO / 2, FOLIO, PROT_READ);
 	madvise(p, LEN, MADV_PAGEOUT);
-	ok = verify("mprotect", p, LEN, NULL, 1);
+	ok = verify_pages("mprotect", p, LEN, 0, NULL, 1);
 	mprotect(p, LEN, PROT_READ | PROT_WRITE);
 	ok = free_write_pageout("mprotect redirty", p, LEN, 7) && ok;
 	vt_result(ok, "mprotect_half_folio");
@@ -189,7 +168,7 @@ static void test_fork_mixed_write_bits(void)
 		written[pg] = 1;
 	}
 	CHECK(&ok, madvise(p, LEN, MADV_PAGEOUT) == 0, "MADV_PAGEOUT: %s", strerror(errno));
-	CHECK(&ok, verify("fork", p, LEN, written, 1), "data");
+	CHECK(&ok, verify_pages("fork", p, LEN, 0, written, 1), "data");
 	/* The read-only halves must still be CoW: writing them must work. */
 	fill(p, LEN, 2);
 	CHECK(&ok, check_pattern(p, LEN, 2) < 0, "rewrite after reclaim failed");
@@ -219,7 +198,7 @@ static void test_pinned(void)
 	/* The referenced folio stays mapped with its data. */
 	CHECK(&ok, mm_resident_pages(p, FOLIO) == FOLIO / PAGE, "pinned folio unmapped");
 	CHECK(&ok, check_pattern(p, FOLIO, 1) < 0, "pinned folio lost data");
-	CHECK(&ok, verify("pinned", p, LEN, NULL, 1), "data");
+	CHECK(&ok, verify_pages("pinned", p, LEN, 0, NULL, 1), "data");
 	CHECK(&ok, bu_stat("restored_refs") > refs0, "no restored_refs counted");
 	n = read(pfd[0], buf, FOLIO);
 	CHECK(&ok, n == (ssize_t)FOLIO && check_pattern(p, FOLIO, 1) < 0,
@@ -278,7 +257,7 @@ static void test_uffd_wp(void)
 	CHECK(&ok, ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) == 0, "wp: %s", strerror(errno));
 	CHECK(&ok, madvise(p, LEN, MADV_FREE) == 0, "MADV_FREE: %s", strerror(errno));
 	CHECK(&ok, madvise(p, LEN, MADV_PAGEOUT) == 0, "MADV_PAGEOUT: %s", strerror(errno));
-	CHECK(&ok, verify("uffd-wp", p, LEN, NULL, 1), "data");
+	CHECK(&ok, verify_pages("uffd-wp", p, LEN, 0, NULL, 1), "data");
 	CHECK(&ok, bu_stat("decline_uffd_wp") > uffd0, "no decline_uffd_wp counted");
 	vt_result(ok, "uffd_wp_range_declined");
 	close(uffd);

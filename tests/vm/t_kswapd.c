@@ -90,8 +90,7 @@ int main(void)
 			CHECK(&ok, check_pattern(page, PAGE, 2) < 0,
 			      "re-dirtied page %zu lost its data", pg);
 		else
-			CHECK(&ok, check_at(page, PAGE, 1, pg * PAGE) < 0 ||
-				   check_zero(page, PAGE) < 0,
+			CHECK(&ok, page_old_or_zero(page, 1, pg * PAGE),
 			      "page %zu is neither old data nor zero", pg);
 	}
 	munmap(p, len);

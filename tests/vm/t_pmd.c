@@ -20,27 +20,6 @@
 #define NR	4
 #define LEN	(NR * PMD_SIZE_)
 
-/* Pages in @written (bitmap by page) hold seed 2, the others seed 1 or 0. */
-static bool verify(const char *what, const char *p, size_t len,
-		   const unsigned char *written)
-{
-	size_t pg;
-	bool ok = true;
-
-	for (pg = 0; pg < len / PAGE && ok; pg++) {
-		const char *page = p + pg * PAGE;
-
-		if (written && written[pg])
-			CHECK(&ok, check_pattern(page, PAGE, 2) < 0,
-			      "%s: written page %zu lost data", what, pg);
-		else
-			CHECK(&ok, check_at(page, PAGE, 1, pg * PAGE) < 0 ||
-				   check_zero(page, PAGE) < 0,
-			      "%s: page %zu is neither old data nor zero", what, pg);
-	}
-	return ok;
-}
-
 /* NR PMD-mapped THPs filled with seed 1 and MADV_FREEd, or NULL. */
 static char *lazyfree_thps(const char *what)
 {
@@ -91,6 +70,21 @@ static void counts_delta(struct counts *c)
 	c->lazyfreed = now.lazyfreed - c->lazyfreed;
 }
 
+/* MADV_PAGEOUT of the NR clean THPs at @p, counted in @c: nothing stays. */
+static bool pageout_all(char *p, struct counts *c)
+{
+	bool ok = true;
+
+	counts_read(c);
+	CHECK(&ok, madvise(p, LEN, MADV_PAGEOUT) == 0, "MADV_PAGEOUT: %s",
+	      strerror(errno));
+	counts_delta(c);
+	CHECK(&ok, mm_resident_pages(p, LEN) == 0, "%ld pages resident",
+	      mm_resident_pages(p, LEN));
+	CHECK(&ok, check_zero(p, LEN) < 0, "non-zero byte at %ld", check_zero(p, LEN));
+	return ok;
+}
+
 /* Clean THPs: one PMD discard each, no split, everything reads zero. */
 static void test_clean(void)
 {
@@ -99,14 +93,7 @@ static void test_clean(void)
 	bool ok = p;
 
 	if (p) {
-		counts_read(&c);
-		CHECK(&ok, madvise(p, LEN, MADV_PAGEOUT) == 0, "MADV_PAGEOUT: %s",
-		      strerror(errno));
-		counts_delta(&c);
-		CHECK(&ok, mm_resident_pages(p, LEN) == 0, "%ld pages resident",
-		      mm_resident_pages(p, LEN));
-		CHECK(&ok, check_zero(p, LEN) < 0, "non-zero byte at %ld",
-		      check_zero(p, LEN));
+		CHECK(&ok, pageout_all(p, &c), "clean THPs not all reclaimed");
 		CHECK(&ok, c.pmd == NR && c.discards == NR,
 		      "pmd_batches +%lld, batches_discarded +%lld, want %d", c.pmd,
 		      c.discards, NR);
@@ -130,13 +117,7 @@ static void test_pmd_off(void)
 	p = lazyfree_thps("pmd=0");
 	ok = ok && p;
 	if (p) {
-		counts_read(&c);
-		CHECK(&ok, madvise(p, LEN, MADV_PAGEOUT) == 0, "MADV_PAGEOUT: %s",
-		      strerror(errno));
-		counts_delta(&c);
-		CHECK(&ok, mm_resident_pages(p, LEN) == 0, "%ld pages resident",
-		      mm_resident_pages(p, LEN));
-		CHECK(&ok, check_zero(p, LEN) < 0, "non-zero byte");
+		CHECK(&ok, pageout_all(p, &c), "pmd=0: THPs not all reclaimed");
 		CHECK(&ok, c.pmd == 0, "pmd_batches +%lld with pmd=0", c.pmd);
 		CHECK(&ok, c.split_pmd == NR, "thp_split_pmd +%lld, want %d",
 		      c.split_pmd, NR);
@@ -179,7 +160,7 @@ static void test_redirtied(void)
 		CHECK(&ok, mm_count_folios(p, LEN, 2048) == NR, "THPs not kept whole");
 		CHECK(&ok, mm_resident_pages(p, LEN) == (long)(LEN / PAGE),
 		      "%ld pages resident", mm_resident_pages(p, LEN));
-		CHECK(&ok, verify("redirtied", p, LEN, written), "data");
+		CHECK(&ok, verify_pages("redirtied", p, LEN, 0, written, 1), "data");
 		/* Swap-backed now: the rest of each THP keeps its old data. */
 		CHECK(&ok, check_at(p + PAGE, PAGE, 1, PAGE) < 0,
 		      "unwritten page lost old data");
@@ -214,7 +195,7 @@ static void test_pinned(void)
 		CHECK(&ok, mm_resident_pages(p, PMD_SIZE_) == (long)(PMD_SIZE_ / PAGE),
 		      "pinned THP unmapped");
 		CHECK(&ok, check_pattern(p, PMD_SIZE_, 1) < 0, "pinned THP lost data");
-		CHECK(&ok, verify("pinned", p, LEN, NULL), "data");
+		CHECK(&ok, verify_pages("pinned", p, LEN, 0, NULL, 1), "data");
 		n = read(pfd[0], buf, iov.iov_len);
 		CHECK(&ok, n == (ssize_t)iov.iov_len && check_pattern(buf, n, 1) < 0,
 		      "pipe read %zd", n);
@@ -283,7 +264,7 @@ static void test_fork(void)
 		}
 		cok = write(done[1], &c, 1) == 1;
 		cok = read(go[0], &c, 1) == 1 && cok;
-		cok = verify("fork child", p, LEN, written) && cok;
+		cok = verify_pages("fork child", p, LEN, 0, written, 1) && cok;
 		fflush(stdout);
 		_exit(cok ? 0 : 1);
 	}
@@ -297,7 +278,7 @@ static void test_fork(void)
 	memcg_reclaim();
 	vt_diag("fork: pmd_batches +%lld, ptes_batched +%lld", bu_stat("pmd_batches") - pmd0,
 		bu_stat("ptes_batched") - ptes0);
-	CHECK(&ok, verify("fork parent", p, LEN, NULL), "parent data");
+	CHECK(&ok, verify_pages("fork parent", p, LEN, 0, NULL, 1), "parent data");
 	CHECK(&ok, write(go[1], &c, 1) == 1, "cannot release the child");
 	CHECK(&ok, pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
 		   WEXITSTATUS(st) == 0, "child found bad data");
@@ -323,7 +304,7 @@ static void test_mremap_misaligned(void)
 		if (to != MAP_FAILED) {
 			p = NULL;
 			memcg_reclaim();
-			CHECK(&ok, verify("mremap", to, LEN, NULL), "data");
+			CHECK(&ok, verify_pages("mremap", to, LEN, 0, NULL, 1), "data");
 			CHECK(&ok, bu_stat("pmd_batches") == pmd0,
 			      "a PMD batch for a PTE-mapped THP");
 			CHECK(&ok, bu_stat("ptes_batched") > ptes0, "no PTE batch");
@@ -381,8 +362,8 @@ static void first_thp_split(const char *name, int how)
 	/* Before reading the data back, which maps the zero page. */
 	CHECK(&ok, mm_resident_pages(p + PMD_SIZE_, LEN - PMD_SIZE_) == 0,
 	      "the other THPs stayed mapped");
-	CHECK(&ok, verify(name, p, PMD_SIZE_ - 64 * KB, NULL), "first THP data");
-	CHECK(&ok, verify(name, p + PMD_SIZE_, LEN - PMD_SIZE_, NULL), "data");
+	CHECK(&ok, verify_pages(name, p, PMD_SIZE_ - 64 * KB, 0, NULL, 1), "first THP data");
+	CHECK(&ok, verify_pages(name, p + PMD_SIZE_, LEN - PMD_SIZE_, PMD_SIZE_, NULL, 1), "data");
 	if (how == 0) {
 		munmap(p, PMD_SIZE_ - 64 * KB);
 		munmap(p + PMD_SIZE_, LEN - PMD_SIZE_);
@@ -428,7 +409,7 @@ static void test_uffd_wp(void)
 		      strerror(errno));
 		CHECK(&ok, madvise(p, LEN, MADV_PAGEOUT) == 0, "MADV_PAGEOUT: %s",
 		      strerror(errno));
-		CHECK(&ok, verify("uffd-wp", p, LEN, NULL), "data");
+		CHECK(&ok, verify_pages("uffd-wp", p, LEN, 0, NULL, 1), "data");
 		CHECK(&ok, bu_stat("decline_uffd_wp") > uffd0, "no decline_uffd_wp counted");
 		CHECK(&ok, bu_stat("pmd_batches") == pmd0, "a PMD batch in a uffd-wp range");
 		munmap(p, LEN);

@@ -50,8 +50,7 @@ int main(void)
 				CHECK(&ok, check_at(pg, PAGE, 2, 0) < 0,
 				      "chunk %d +%zu: re-dirtied page lost data", i, off);
 			else
-				CHECK(&ok, check_at(pg, PAGE, 1, (size_t)i * CHUNK + off) < 0 ||
-					   check_zero(pg, PAGE) < 0,
+				CHECK(&ok, page_old_or_zero(pg, 1, (size_t)i * CHUNK + off),
 				      "chunk %d +%zu: neither old data nor zero", i, off);
 		}
 	}

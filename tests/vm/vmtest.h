@@ -272,6 +272,37 @@ static inline long check_zero(const char *p, size_t len)
 	return -1;
 }
 
+/* A page at region offset @off: all old pattern @seed, or all zero (discarded). */
+static inline bool page_old_or_zero(const char *pg, unsigned int seed, size_t off)
+{
+	return check_at(pg, PAGE, seed, off) < 0 || check_zero(pg, PAGE) < 0;
+}
+
+/*
+ * After reclaim of [p, p+len), which was filled with @seed_old at region
+ * offsets @base..: pages marked in @written (a bitmap by page of p, may be
+ * NULL) must hold seed 2 data (each written with fill(page, PAGE, 2)); the
+ * others may read their old data or zeros, nothing else.
+ */
+static inline bool verify_pages(const char *what, const char *p, size_t len, size_t base,
+				const unsigned char *written, unsigned int seed_old)
+{
+	size_t pg;
+	bool ok = true;
+
+	for (pg = 0; pg < len / PAGE && ok; pg++) {
+		const char *page = p + pg * PAGE;
+
+		if (written && written[pg])
+			CHECK(&ok, check_pattern(page, PAGE, 2) < 0,
+			      "%s: written page %zu lost data", what, pg);
+		else
+			CHECK(&ok, page_old_or_zero(page, seed_old, base + pg * PAGE),
+			      "%s: page %zu is neither old data nor zero", what, pg);
+	}
+	return ok;
+}
+
 /* --- memcg: reclaim through the LRU, as memory pressure does -------------- */
 
 #define TEST_CG	"/sys/fs/cgroup/batch_unmap_test"
