@@ -179,6 +179,50 @@ static void bu_flush_now(struct vm_area_struct *vma, unsigned long start,
 	bu_count(BU_STAT_FLUSH_CALLS, calls);
 }
 
+/* Re-dirtied since MADV_FREE: the data must be kept (and swapped out). */
+static bool bu_redirtied(struct folio *folio, struct vm_area_struct *vma)
+{
+	return folio_test_dirty(folio) && !(vma->vm_flags & VM_DROPPABLE);
+}
+
+/*
+ * The entries mapping @folio in @vma are cleared and flushed: may it go?
+ * Returns %BU_OUTCOME_DISCARD, or which reason the caller must restore
+ * the entries for.
+ */
+static enum bu_outcome bu_verdict(struct folio *folio,
+				  struct vm_area_struct *vma)
+{
+	int ref_count, map_count;
+
+	/* Update high watermark before we lower rss. */
+	update_hiwater_rss(vma->vm_mm);
+
+	/*
+	 * Synchronize with GUP-fast, exactly as try_to_unmap_one() does:
+	 * we clear the entries; barrier; read the refcount.  GUP-fast raises
+	 * the refcount; barrier; re-reads the entry and backs off if cleared.
+	 * Either we see its reference or it sees our cleared entries.
+	 */
+	smp_mb();
+	ref_count = folio_ref_count(folio);
+	map_count = folio_mapcount(folio);
+	/* Order the refcount read before the dirty flag read (__remove_mapping()). */
+	smp_rmb();
+
+	if (bu_redirtied(folio, vma))
+		return BU_OUTCOME_RESTORE_DIRTY;
+	/*
+	 * Someone else (GUP pin, O_DIRECT) holds a reference and may still
+	 * write: keep the mapping and leave the folio lazyfree.  The only
+	 * references we may drop are the mappings, on top of the one reclaim
+	 * took when it isolated the folio.
+	 */
+	if (ref_count != 1 + map_count)
+		return BU_OUTCOME_RESTORE_REFS;
+	return BU_OUTCOME_DISCARD;
+}
+
 /* Count a batch of @nr pages and tell the walk how to go on. */
 static enum ttu_hook_result bu_account(struct ttu_hook_args *args,
 				       unsigned long pfn, unsigned int nr,
@@ -226,7 +270,6 @@ static enum ttu_hook_result bu_unmap_batch(struct ttu_hook_args *args,
 	bool dirty = false;
 	enum bu_outcome outcome;
 	enum bu_flush flush;
-	int ref_count, map_count;
 	pte_t pteval;
 	unsigned int i;
 
@@ -263,42 +306,18 @@ static enum ttu_hook_result bu_unmap_batch(struct ttu_hook_args *args,
 	if (dirty)
 		folio_mark_dirty(folio);
 
-	/* Update high watermark before we lower rss. */
-	update_hiwater_rss(mm);
-
-	/*
-	 * Synchronize with GUP-fast, exactly as try_to_unmap_one() does:
-	 * we clear the PTEs; barrier; read the refcount.  GUP-fast raises
-	 * the refcount; barrier; re-reads the PTE and backs off if cleared.
-	 * Either we see its reference or it sees our cleared PTEs.
-	 */
-	smp_mb();
-	ref_count = folio_ref_count(folio);
-	map_count = folio_mapcount(folio);
-	/* Order the refcount read before the dirty flag read (__remove_mapping()). */
-	smp_rmb();
-
-	if (folio_test_dirty(folio) && !(vma->vm_flags & VM_DROPPABLE)) {
-		/* Re-dirtied since MADV_FREE: keep the data, swap it out. */
+	outcome = bu_verdict(folio, vma);
+	if (outcome != BU_OUTCOME_DISCARD) {
 		bu_restore(mm, start, ptep, saved, nr);
-		folio_set_swapbacked(folio);
-		outcome = BU_OUTCOME_RESTORE_DIRTY;
-	} else if (ref_count != 1 + map_count) {
-		/*
-		 * Someone else (GUP pin, O_DIRECT) holds a reference and may
-		 * still write: keep the mapping and leave the folio lazyfree.
-		 * The only references we may drop are the mappings, on top of
-		 * the one reclaim took when it isolated the folio.
-		 */
-		bu_restore(mm, start, ptep, saved, nr);
-		outcome = BU_OUTCOME_RESTORE_REFS;
+		/* Re-dirtied: keep the data, swap it out. */
+		if (outcome == BU_OUTCOME_RESTORE_DIRTY)
+			folio_set_swapbacked(folio);
 	} else {
 		add_mm_counter(mm, MM_ANONPAGES, -(long)nr);
 		folio_remove_rmap_ptes(folio, page, nr, vma);
 		if (vma->vm_flags & VM_LOCKED)
 			mlock_drain_local();
 		folio_put_refs(folio, nr);
-		outcome = BU_OUTCOME_DISCARD;
 	}
 
 	return bu_account(args, pte_pfn(first), nr, outcome, flush);
@@ -316,7 +335,6 @@ static enum ttu_hook_result bu_unmap_pmd(struct ttu_hook_args *args)
 	unsigned long addr = args->pvmw->address;
 	pmd_t *pmdp = args->pvmw->pmd;
 	enum bu_outcome outcome;
-	int ref_count, map_count;
 	pmd_t orig;
 
 	lockdep_assert_held(args->pvmw->ptl);
@@ -325,7 +343,7 @@ static enum ttu_hook_result bu_unmap_pmd(struct ttu_hook_args *args)
 	orig = pmdp_get(pmdp);
 	if (pmd_dirty(orig))
 		folio_mark_dirty(folio);
-	if (folio_test_dirty(folio) && !(vma->vm_flags & VM_DROPPABLE)) {
+	if (bu_redirtied(folio, vma)) {
 		folio_set_swapbacked(folio);
 		bu_count(BU_STAT_PMD_BATCHES, 1);
 		return bu_account(args, pmd_pfn(orig), HPAGE_PMD_NR,
@@ -337,22 +355,11 @@ static enum ttu_hook_result bu_unmap_pmd(struct ttu_hook_args *args)
 	if (pmd_dirty(orig))
 		folio_mark_dirty(folio);
 
-	update_hiwater_rss(mm);
-
-	/* GUP-fast: clear the PMD; barrier; read the refcount (see above). */
-	smp_mb();
-	ref_count = folio_ref_count(folio);
-	map_count = folio_mapcount(folio);
-	/* Order the refcount read before the dirty flag read (__remove_mapping()). */
-	smp_rmb();
-
-	if (folio_test_dirty(folio) && !(vma->vm_flags & VM_DROPPABLE)) {
+	outcome = bu_verdict(folio, vma);
+	if (outcome != BU_OUTCOME_DISCARD) {
 		set_pmd_at(mm, addr, pmdp, orig);
-		folio_set_swapbacked(folio);
-		outcome = BU_OUTCOME_RESTORE_DIRTY;
-	} else if (ref_count != 1 + map_count) {
-		set_pmd_at(mm, addr, pmdp, orig);
-		outcome = BU_OUTCOME_RESTORE_REFS;
+		if (outcome == BU_OUTCOME_RESTORE_DIRTY)
+			folio_set_swapbacked(folio);
 	} else {
 		folio_remove_rmap_pmd(folio, pmd_page(orig), vma);
 		/* The table deposited for a later split goes with the PMD. */
@@ -362,7 +369,6 @@ static enum ttu_hook_result bu_unmap_pmd(struct ttu_hook_args *args)
 			mlock_drain_local();
 		/* A PMD mapping holds one reference to the folio. */
 		folio_put(folio);
-		outcome = BU_OUTCOME_DISCARD;
 	}
 
 	bu_count(BU_STAT_FLUSH_RANGE, 1);
