@@ -129,15 +129,8 @@ if [ "${V:-0}" = 1 ]; then
 	make -C "$b" -j"$jobs" bzImage modules 2>&1 | tee -a "$blog"
 	rc=${PIPESTATUS[0]}
 else
-	make -C "$b" -j"$jobs" bzImage modules >>"$blog" 2>&1 &
-	mpid=$!
-	while kill -0 "$mpid" 2>/dev/null; do
-		sleep 30
-		kill -0 "$mpid" 2>/dev/null || break
-		log "kernel: ... $((SECONDS - start)) s, $(grep -c '^  [A-Z]' "$blog") build steps done"
-	done
 	rc=0
-	wait "$mpid" || rc=$?
+	make_progress kernel 30 "$blog" -C "$b" -j"$jobs" bzImage modules || rc=$?
 fi
 if [ "$rc" != 0 ]; then
 	grep -E 'error|Error' "$blog" | head -n 20 >&2 || true

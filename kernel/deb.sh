@@ -116,15 +116,8 @@ fi
 jobs="${JOBS:-$(($(nproc) + 1))}"
 log "kernel-deb: make bindeb-pkg -j$jobs (hours with a distribution config; log: $blog)"
 start=$SECONDS
-make -C "$src" -j"$jobs" bindeb-pkg >>"$blog" 2>&1 &
-mpid=$!
-while kill -0 "$mpid" 2>/dev/null; do
-	sleep 60
-	kill -0 "$mpid" 2>/dev/null || break
-	log "kernel-deb: ... $(((SECONDS - start) / 60)) min, $(grep -c '^  [A-Z]' "$blog") build steps done"
-done
 rc=0
-wait "$mpid" || rc=$?
+make_progress kernel-deb 60 "$blog" -C "$src" -j"$jobs" bindeb-pkg || rc=$?
 [ "$rc" = 0 ] || { tail -n 30 "$blog" >&2; die "the kernel package build failed (log: $blog)"; }
 rm -rf "$src"
 log "kernel-deb: built in $((SECONDS - start)) s:"

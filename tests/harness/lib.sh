@@ -5,6 +5,23 @@ log() { printf '%s\n' "$*" >&2; }
 warn() { printf 'warning: %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
+# make_progress TAG SECS LOG ARGS...: make ARGS with its output appended to
+# LOG, logging "TAG: ... N s, M build steps done" every SECS seconds while
+# it runs; returns make's exit status.
+make_progress() {
+	local tag="$1" every="$2" blog="$3" start=$SECONDS mpid rc=0
+	shift 3
+	make "$@" >>"$blog" 2>&1 &
+	mpid=$!
+	while kill -0 "$mpid" 2>/dev/null; do
+		sleep "$every"
+		kill -0 "$mpid" 2>/dev/null || break
+		log "$tag: ... $((SECONDS - start)) s, $(grep -c '^  [A-Z]' "$blog") build steps done"
+	done
+	wait "$mpid" || rc=$?
+	return "$rc"
+}
+
 # ensure_packages PKG...: install the Debian packages that are missing when
 # running as root; otherwise fail with the exact command to run.
 ensure_packages() {
