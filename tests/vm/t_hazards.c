@@ -14,8 +14,6 @@
  *  - mlock: never reclaimed
  *  - a userfaultfd-wp registered range: declined
  */
-#include <linux/userfaultfd.h>
-#include <sys/ioctl.h>
 #include <sys/uio.h>
 
 #include "vmtest.h"
@@ -229,32 +227,17 @@ static void test_mlock(void)
 
 static void test_uffd_wp(void)
 {
-	struct uffdio_api api = { .api = UFFD_API,
-				  .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP };
 	char *p = mm_map_aligned(LEN, FOLIO);
 	long long uffd0 = bu_stat("decline_uffd_wp");
-	struct uffdio_register reg = {
-		.range = { .start = (uintptr_t)p, .len = LEN },
-		.mode = UFFDIO_REGISTER_MODE_WP,
-	};
-	struct uffdio_writeprotect wp = {
-		.range = { .start = (uintptr_t)p, .len = LEN },
-		.mode = UFFDIO_WRITEPROTECT_MODE_WP,
-	};
 	bool ok = true;
-	int uffd;
+	int uffd = uffd_wp_open();
 
-	uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) ||
-	    !(api.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP)) {
+	if (uffd < 0) {
 		vt_skip("uffd_wp_range_declined", "userfaultfd-wp unavailable");
-		if (uffd >= 0)
-			close(uffd);
 		return;
 	}
 	fill(p, LEN, 1);
-	CHECK(&ok, ioctl(uffd, UFFDIO_REGISTER, &reg) == 0, "register: %s", strerror(errno));
-	CHECK(&ok, ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) == 0, "wp: %s", strerror(errno));
+	CHECK(&ok, uffd_wp_range(uffd, p, LEN), "cannot write-protect the range");
 	CHECK(&ok, madvise(p, LEN, MADV_FREE) == 0, "MADV_FREE: %s", strerror(errno));
 	CHECK(&ok, madvise(p, LEN, MADV_PAGEOUT) == 0, "MADV_PAGEOUT: %s", strerror(errno));
 	CHECK(&ok, verify_pages("uffd-wp", p, LEN, 0, NULL, 1), "data");

@@ -11,8 +11,6 @@
  * old data or zero.  With pmd=0 the stock split runs and the PTE path
  * batches.
  */
-#include <linux/userfaultfd.h>
-#include <sys/ioctl.h>
 #include <sys/uio.h>
 
 #include "vmtest.h"
@@ -381,32 +379,19 @@ static void first_thp_split(const char *name, int how)
 /* A userfaultfd-wp registered range: the PMD step is declined. */
 static void test_uffd_wp(void)
 {
-	struct uffdio_api api = { .api = UFFD_API,
-				  .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP };
 	char *p = lazyfree_thps("uffd-wp");
 	long long uffd0 = bu_stat("decline_uffd_wp"), pmd0 = bu_stat("pmd_batches");
-	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_WP };
-	struct uffdio_writeprotect wp = { .mode = UFFDIO_WRITEPROTECT_MODE_WP };
 	bool ok = p;
-	int uffd;
+	int uffd = uffd_wp_open();
 
-	uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) ||
-	    !(api.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP)) {
+	if (uffd < 0) {
 		vt_skip("pmd_uffd_wp_declined", "userfaultfd-wp unavailable");
-		if (uffd >= 0)
-			close(uffd);
 		if (p)
 			munmap(p, LEN);
 		return;
 	}
 	if (p) {
-		reg.range.start = wp.range.start = (uintptr_t)p;
-		reg.range.len = wp.range.len = LEN;
-		CHECK(&ok, ioctl(uffd, UFFDIO_REGISTER, &reg) == 0, "register: %s",
-		      strerror(errno));
-		CHECK(&ok, ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) == 0, "wp: %s",
-		      strerror(errno));
+		CHECK(&ok, uffd_wp_range(uffd, p, LEN), "cannot write-protect the range");
 		CHECK(&ok, madvise(p, LEN, MADV_PAGEOUT) == 0, "MADV_PAGEOUT: %s",
 		      strerror(errno));
 		CHECK(&ok, verify_pages("uffd-wp", p, LEN, 0, NULL, 1), "data");

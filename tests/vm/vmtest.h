@@ -15,6 +15,7 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/userfaultfd.h>
 #include <inttypes.h>
 #include <sched.h>
 #include <signal.h>
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -300,6 +302,41 @@ static inline bool verify_pages(const char *what, const char *p, size_t len, siz
 			CHECK(&ok, page_old_or_zero(page, seed_old, base + pg * PAGE),
 			      "%s: page %zu is neither old data nor zero", what, pg);
 	}
+	return ok;
+}
+
+/* --- userfaultfd-wp ----------------------------------------------------------- */
+
+/* A userfaultfd that supports write-protect, or -1 if this kernel has none. */
+static inline int uffd_wp_open(void)
+{
+	struct uffdio_api api = { .api = UFFD_API,
+				  .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP };
+	int uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+
+	if (uffd >= 0 && (ioctl(uffd, UFFDIO_API, &api) ||
+			  !(api.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP))) {
+		close(uffd);
+		uffd = -1;
+	}
+	return uffd;
+}
+
+/* Register [p, p+len) with @uffd in write-protect mode and protect it. */
+static inline bool uffd_wp_range(int uffd, char *p, size_t len)
+{
+	struct uffdio_register reg = {
+		.range = { .start = (uintptr_t)p, .len = len },
+		.mode = UFFDIO_REGISTER_MODE_WP,
+	};
+	struct uffdio_writeprotect wp = {
+		.range = { .start = (uintptr_t)p, .len = len },
+		.mode = UFFDIO_WRITEPROTECT_MODE_WP,
+	};
+	bool ok = true;
+
+	CHECK(&ok, ioctl(uffd, UFFDIO_REGISTER, &reg) == 0, "register: %s", strerror(errno));
+	CHECK(&ok, ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) == 0, "wp: %s", strerror(errno));
 	return ok;
 }
 
