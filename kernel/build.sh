@@ -12,7 +12,10 @@
 # ${XDG_CACHE_HOME:-~/.cache}/batch_unmap), so CI runs and later sessions on
 # the same machine reuse it.  Environment:
 #   BATCH_UNMAP_CACHE  cache root
-#   KERNEL_FLAVOR      "" (default) or "debug": also merges kernel/debug.config
+#   KERNEL_FLAVOR      "" (default), "debug": also merges kernel/debug.config,
+#                      or "ref": also applies kernel/ref/*.patch (upstream's
+#                      lazyfree batching backported in-kernel, switched off
+#                      at boot; the benchmark's reference)
 #   JOBS               make -j (default: nproc + 1)
 #   V=1                show the kernel build's own output
 set -euo pipefail
@@ -28,10 +31,13 @@ SRC_PKG=linux-source-6.12
 SRC_TAR=/usr/src/linux-source-6.12.tar.xz
 flavor="${KERNEL_FLAVOR:-}"
 fragments=("$here/guest.config")
-[ "$flavor" = debug ] && fragments+=("$here/debug.config")
-if [ -n "$flavor" ] && [ "$flavor" != debug ]; then
-	die "unknown KERNEL_FLAVOR '$flavor' (use '' or 'debug')"
-fi
+patches=("$here"/patches/*.patch)
+case "$flavor" in
+"") ;;
+debug) fragments+=("$here/debug.config") ;;
+ref) patches+=("$here"/ref/*.patch) ;;
+*) die "unknown KERNEL_FLAVOR '$flavor' (use '', 'debug' or 'ref')" ;;
+esac
 
 cache_root="${BATCH_UNMAP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/batch_unmap}"
 
@@ -45,7 +51,7 @@ cache_key() {
 	{
 		echo "recipe $RECIPE flavor ${flavor:-default}"
 		echo "source $SRC_PKG $src_version"
-		cat "$here"/patches/*.patch
+		cat "${patches[@]}"
 		cat "${fragments[@]}"
 	} | sha256sum | cut -c1-16
 }
@@ -95,8 +101,8 @@ b="$tmp/build"
 kver="$(make -s -C "$b" kernelversion)"
 log "kernel: source is Linux $kver (Debian package $src_version)"
 
-for p in "$here"/patches/*.patch; do
-	log "kernel: applying $(basename "$p")"
+for p in "${patches[@]}"; do
+	log "kernel: applying ${p#"$here/"}"
 	patch -d "$b" -p1 --fuzz=0 --no-backup-if-mismatch -s <"$p" ||
 		die "patch $(basename "$p") does not apply to $SRC_PKG $src_version without fuzz"
 done
