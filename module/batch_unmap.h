@@ -13,7 +13,6 @@
 #error "batch_unmap needs the try_to_unmap_one() hook patch (no linux/rmap_hook.h)"
 #endif
 #include <linux/rmap_hook.h>
-#include <kunit/visibility.h>
 
 /* Large anonymous folios (mTHP, THP) only exist with THP. */
 #ifndef CONFIG_TRANSPARENT_HUGEPAGE
@@ -22,29 +21,15 @@
 
 #include "../include/batch_unmap.h"
 
-/* Largest batch: one full page table. */
-#define BU_MAX_BATCH	PTRS_PER_PTE
-
-/* detect.c: the batching policy and the PTE-run detector. */
-#define BU_MAY_BATCH	BU_DECLINE_MAX
-enum bu_decline bu_folio_policy(struct folio *folio,
-				struct vm_area_struct *vma,
-				enum ttu_flags flags, unsigned int min_order);
-unsigned int bu_pte_batch(pte_t *ptep, pte_t first, unsigned int max);
-unsigned int bu_batch_limit(struct folio *folio, struct vm_area_struct *vma,
-			    unsigned long addr, pte_t pte);
-unsigned int bu_flush_step(unsigned int nr, unsigned long ceiling);
-#if IS_ENABLED(CONFIG_KUNIT)
-unsigned int bu_limit(unsigned long addr, unsigned long vm_end,
-		      unsigned long folio_left);
-#endif
+/* detect.h: the batching policy and the PTE-run detector. */
+#include "detect.h"
 
 /* stats.c: per-CPU counters, reported in debugfs batch_unmap/stats. */
 enum bu_stat {
-	BU_STAT_CALLS,
-	BU_STAT_BATCHES,
+	BU_STAT_CALLS,			/* derived: batches + declines */
+	BU_STAT_BATCHES,		/* derived: discards + restores */
 	BU_STAT_PTES,
-	BU_STAT_WHOLE,
+	BU_STAT_WHOLE,			/* derived: batches - partial */
 	BU_STAT_PARTIAL,
 	BU_STAT_DISCARDS,
 	BU_STAT_PAGES_DISCARDED,

@@ -231,9 +231,10 @@ static enum ttu_hook_result bu_account(struct ttu_hook_args *args,
 {
 	unsigned int order = folio_order(args->folio);
 
-	bu_count(BU_STAT_BATCHES, 1);
+	/* Batches, whole ones and hook calls are derived when read. */
 	bu_count(BU_STAT_PTES, nr);
-	bu_count(nr == 1U << order ? BU_STAT_WHOLE : BU_STAT_PARTIAL, 1);
+	if (nr != 1U << order)
+		bu_count(BU_STAT_PARTIAL, 1);
 	trace_batch(pfn, order, nr, outcome, flush);
 
 	switch (outcome) {
@@ -350,8 +351,18 @@ static enum ttu_hook_result bu_unmap_pmd(struct ttu_hook_args *args)
 				  BU_OUTCOME_RESTORE_DIRTY, BU_FLUSH_NONE);
 	}
 
-	/* Clear and flush the one entry (a single invalidation on x86). */
-	orig = pmdp_huge_clear_flush(vma, addr, pmdp);
+	/*
+	 * Invalidate, do not clear, until the verdict: lockless walkers
+	 * (zap_pmd_range() for MADV_DONTNEED, munmap and exit,
+	 * change_pmd_range() for mprotect, get_old_pmd() for mremap) skip a
+	 * PMD that reads as none without taking its lock.  A cleared PMD
+	 * restored after such a walker passed would bring back a mapping it
+	 * removed.  An invalidated one still reads as a mapped huge PMD, so
+	 * they wait for the lock; the hardware and GUP-fast cannot use it, and
+	 * pmdp_invalidate() flushed it from the TLB (one invalidation on x86),
+	 * so its A/D bits in @orig are final.
+	 */
+	orig = pmdp_invalidate(vma, addr, pmdp);
 	if (pmd_dirty(orig))
 		folio_mark_dirty(folio);
 
@@ -361,6 +372,8 @@ static enum ttu_hook_result bu_unmap_pmd(struct ttu_hook_args *args)
 		if (outcome == BU_OUTCOME_RESTORE_DIRTY)
 			folio_set_swapbacked(folio);
 	} else {
+		/* Not in any TLB since the invalidation: no second flush. */
+		pmdp_huge_get_and_clear(mm, addr, pmdp);
 		folio_remove_rmap_pmd(folio, pmd_page(orig), vma);
 		/* The table deposited for a later split goes with the PMD. */
 		huge_pmd_zap_deposited_table(mm, pmdp);
@@ -407,7 +420,6 @@ static enum ttu_hook_result bu_unmap(struct ttu_hook_args *args)
 	unsigned int max, nr;
 	pte_t pte;
 
-	bu_count(BU_STAT_CALLS, 1);
 	if (!READ_ONCE(enabled)) {
 		why = BU_DECLINE_DISABLED;
 		goto decline;
@@ -447,9 +459,12 @@ decline:
 	return TTU_HOOK_DECLINE;
 }
 
+/*
+ * The kernel calls the hook only for the folios it declares: small and
+ * swap-backed or file folios cost nothing but one static branch.
+ */
 static const struct ttu_hook_ops bu_hook_ops = {
-	.owner = THIS_MODULE,
-	/* Small folios never reach us: the kernel skips the call for them. */
+	.folios = TTU_HOOK_ANON_LAZYFREE,
 	.min_order = 1,
 	.unmap = bu_unmap,
 };

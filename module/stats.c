@@ -65,12 +65,25 @@ static u64 bu_stat_sum(enum bu_stat s)
 	return sum;
 }
 
+/*
+ * The hot path counts as little as it can: every batch ends in one outcome
+ * and every hook call in a batch or a decline, so those totals are sums.
+ */
 static int stats_show(struct seq_file *m, void *v)
 {
+	u64 val[BU_STAT_NR];
 	unsigned int i;
 
 	for (i = 0; i < BU_STAT_NR; i++)
-		seq_printf(m, "%s %llu\n", bu_stat_names[i], bu_stat_sum(i));
+		val[i] = bu_stat_sum(i);
+	val[BU_STAT_BATCHES] = val[BU_STAT_DISCARDS] + val[BU_STAT_RESTORE_DIRTY] +
+			       val[BU_STAT_RESTORE_REFS];
+	val[BU_STAT_WHOLE] = val[BU_STAT_BATCHES] - val[BU_STAT_PARTIAL];
+	val[BU_STAT_CALLS] = val[BU_STAT_BATCHES];
+	for (i = 0; i < BU_DECLINE_MAX; i++)
+		val[BU_STAT_CALLS] += val[BU_STAT_DECLINE + i];
+	for (i = 0; i < BU_STAT_NR; i++)
+		seq_printf(m, "%s %llu\n", bu_stat_names[i], val[i]);
 	return 0;
 }
 
