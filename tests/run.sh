@@ -36,8 +36,10 @@ vm_tests() {
 		echo "not ok - kernel_build (kernel/build.sh failed)"
 		return 0
 	}
-	out="$top/build/vm"
+	out="$top/build/vm${KERNEL_FLAVOR:+-$KERNEL_FLAVOR}"
 	rm -f "$out/out.log"	# a stale one must not vouch for this run
+	[ "${BU_IMPL:-}" = ref ] &&
+		echo "# BU_IMPL=ref: the batch path under test is the ref kernel's backport, not the module"
 	echo "# --- vm: booting the test VM (TCG; console log in $out/console.log)"
 	# The module tests/host/dkms.sh built in this run gets a smoke test too
 	# (not a stale one from an earlier run: only with the host tests).
@@ -45,7 +47,7 @@ vm_tests() {
 	[ "$host" = 1 ] && [ -f "$top/build/dkms/batch_unmap.ko" ] &&
 		dkms=(--file "$top/build/dkms/batch_unmap.ko:dkms-batch_unmap.ko")
 	"$here/harness/run.sh" --kernel "$kdir" --out "$out" --project "${dkms[@]}" \
-		-- "sh /vm/guest-tests.sh $*" || rc=$?
+		-- "BU_IMPL='${BU_IMPL:-}' sh /vm/guest-tests.sh $*" || rc=$?
 	if [ -f "$out/kernel-problem" ]; then
 		echo "not ok - vm_console_has_no_oops_warn_or_panic (see $out/console.log)"
 	elif [ "$rc" = 124 ]; then

@@ -9,6 +9,7 @@
 #                      /vm/<name>); may be repeated
 #   --project          put the project's build into the VM (what `make`
 #                      builds): /vm/batch_unmap.ko, /vm/batch_unmap_kunit.ko,
+#                      /vm/bu_test_delay.ko (a test helper),
 #                      /vm/guest-lib.sh, /vm/guest-tests.sh, unmapstat,
 #                      lazyfree-bench and the VM tests in /vm/bin, and
 #                      bpftool and jq
@@ -83,6 +84,8 @@ if [ "$project" = 1 ]; then
 		"$top/build/bin/unmapstat" "$top/build/bin/lazyfree-bench")
 	[ -f "$top/module/batch_unmap_kunit.ko" ] &&
 		files+=("$top/module/batch_unmap_kunit.ko:batch_unmap_kunit.ko")
+	[ -f "$top/tests/vm/kmod/bu_test_delay.ko" ] &&
+		files+=("$top/tests/vm/kmod/bu_test_delay.ko:bu_test_delay.ko")
 	for t in "$top"/build/vm/tests/t_* "$top"/tests/vm/t_*.sh; do
 		[ -e "$t" ] && files+=("$t")
 	done

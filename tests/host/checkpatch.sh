@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # checkpatch.pl --strict (from the kernel tree we build against) on every
-# module source and on every kernel patch: one TAP result per file.
+# module source (and test helper module) and on every kernel patch, the
+# ref kernel's too: one TAP result per file.
 # Known, justified exceptions are listed in IGNORE with the reason.
 set -euo pipefail
 
@@ -36,7 +37,16 @@ for f in "$top"/module/*.[ch]; do
 	case "$f" in *.mod.c) continue ;; esac
 	run "module/$(basename "$f")" -f "$f"
 done
+for f in "$top"/tests/vm/kmod/*.c; do
+	case "$f" in *.mod.c) continue ;; esac
+	run "tests/vm/kmod/$(basename "$f")" -f "$f"
+done
 for p in "$top"/kernel/patches/*.patch; do
 	run "kernel/patches/$(basename "$p")" "$p"
+done
+# The backport cites upstream commits, which this checkout's git (the one
+# checkpatch asks) does not have: UNKNOWN_COMMIT_ID only says that.
+for p in "$top"/kernel/ref/*.patch; do
+	IGNORE="$IGNORE,UNKNOWN_COMMIT_ID" run "kernel/ref/$(basename "$p")" "$p"
 done
 exit 0

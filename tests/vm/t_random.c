@@ -411,7 +411,12 @@ int main(int argc, char **argv)
 	vt_diag("module on: %lld batches (%lld at PMD level), %lld partial, %lld restored (dirty), %lld restored (refs)",
 		batches, bu_stat("pmd_batches"), bu_stat("batches_partial"),
 		bu_stat("restored_dirty"), bu_stat("restored_refs"));
-	vt_result(batches > 0, "random_ops_exercise_the_batch_path (%lld batches)", batches);
+	if (bu_counted())
+		vt_result(batches > 0, "random_ops_exercise_the_batch_path (%lld batches)",
+			  batches);
+	else
+		vt_skip("random_ops_exercise_the_batch_path",
+			"the in-kernel backport has no batch counters (t_ref checks it batches)");
 	module_unload();
 	mthp_only(0);
 	pthread_mutex_lock(&wk.lock);
