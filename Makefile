@@ -27,6 +27,12 @@ KDIR := /lib/modules/$(shell uname -r)/build
 endif
 endif
 export NATIVE
+# REF=1 (make bench REF=1): the ref kernel, our patches plus kernel/ref/
+# (upstream's batching backported in-kernel, off at boot), and the module
+# built for it.
+ifeq ($(REF),1)
+export KERNEL_FLAVOR := ref
+endif
 CC := gcc
 CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Werror
@@ -35,17 +41,19 @@ VM_CFLAGS := $(CFLAGS) $(WARN) -D_GNU_SOURCE -static -pthread -I$(TOP)/include -
 VM_TESTS := $(patsubst tests/vm/%.c,$(BUILD)/vm/tests/%,$(wildcard tests/vm/t_*.c))
 HOST_TESTS := $(wildcard tests/host/*.sh)
 
-.PHONY: vm-guard all kernel module userspace host-tests tests check check-debug bench check-host check-vm vm-run vm-shell \
+.PHONY: vm-guard all kernel module userspace host-tests tests check check-debug check-ref bench check-host check-vm vm-run vm-shell \
 	checkpatch clean distclean help dkms-tree dkms-install dkms-remove kernel-deb
 
 all: module userspace tests host-tests
 
 help:
 	@echo "make            build the module and the VM tests (and the kernel if needed)"
-	@echo "make bench      benchmark module off vs on in one VM boot (QUICK=1: short;"
+	@echo "make bench      benchmark module off vs on in one VM boot, timed without probes (QUICK=1:"
+	@echo "                short; REF=1: also vs upstream's batching backported in the ref kernel;"
 	@echo "                NATIVE=1: on the running kernel, which must carry the hook)"
 	@echo "make check      host tests + VM tests; TAP, last line 'N passed, N failed'"
 	@echo "make check-debug the same on the debug kernel (DEBUG_VM, PAGE_TABLE_CHECK, lockdep)"
+	@echo "make check-ref  the data tests on the ref kernel with its upstream backport switched on"
 	@echo "make vm-run CMD='...' [FILES='a b']  run a command in the test VM"
 	@echo "make vm-shell   interactive shell in the test VM, module in /vm"
 	@echo "make kernel     build (or reuse) the patched kernel; prints its directory"
@@ -55,7 +63,7 @@ help:
 	@echo "make kernel-deb    Debian packages of the patched kernel (CONFIG=running|debian|<file>,"
 	@echo "                   default: running if /boot/config-\$$(uname -r) exists); takes long"
 	@echo "make clean      remove build outputs (the kernel cache stays)"
-	@echo "variables: V=1 verbose, KDIR=<kernel build dir>, NATIVE=1, VM_CPUS, VM_MEM,"
+	@echo "variables: V=1 verbose, KDIR=<kernel build dir>, NATIVE=1, REF=1, VM_CPUS, VM_MEM,"
 	@echo "           VM_TIMEOUT, VM_TCG_THREAD=multi|single, BATCH_UNMAP_CACHE"
 
 # Rewritten only when the kernel directory changes, so that what depends on
@@ -157,11 +165,17 @@ check: vm-guard all
 check-debug:
 	$(Q)KERNEL_FLAVOR=debug VM_TIMEOUT=$${VM_TIMEOUT:-3000} $(MAKE) check
 
+# The ref kernel's backport of upstream, switched on, under the tests that
+# check data (and t_ref: it batches; t_hmm: CVE-2026-63950's scenario).
+REF_TESTS := t_ref t_data t_hazards t_random t_pressure t_hmm
+check-ref:
+	$(Q)KERNEL_FLAVOR=ref BU_IMPL=ref $(MAKE) check-vm VM_TESTS_ONLY="$(REF_TESTS)"
+
 check-host: host-tests
 	$(Q)tests/run.sh --host-only
 
 check-vm: vm-guard all
-	$(Q)tests/run.sh --vm-only
+	$(Q)tests/run.sh --vm-only $(VM_TESTS_ONLY)
 
 VM_FILES = --project $(foreach f,$(FILES),--file $(f))
 
