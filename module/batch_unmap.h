@@ -32,7 +32,7 @@ enum bu_stat {
 	BU_STAT_WHOLE,			/* derived: batches - partial */
 	BU_STAT_PARTIAL,
 	BU_STAT_DISCARDS,
-	BU_STAT_PAGES_DISCARDED,
+	BU_STAT_PAGES_DISCARDED,	/* derived: ptes - ptes restored */
 	BU_STAT_RESTORE_DIRTY,
 	BU_STAT_RESTORE_REFS,
 	BU_STAT_FLUSH_DEFERRED,
@@ -47,8 +47,9 @@ enum bu_stat {
 	BU_STAT_KP_TLBBATCH_FLUSH,
 	BU_STAT_KP_SPLIT_PARTIAL,
 	BU_STAT_KP_SPLIT_OTHER,
-	BU_STAT_FLUSH_CALLS,
+	BU_STAT_FLUSH_CALLS,		/* counts calls beyond one per batch */
 	BU_STAT_PMD_BATCHES,
+	BU_STAT_PTES_RESTORED,
 	BU_STAT_NR,
 };
 

@@ -125,27 +125,6 @@ static const struct kernel_param_ops kprobes_ops = {
 module_param_cb(kprobes, &kprobes_ops, &kprobes, 0644);
 MODULE_PARM_DESC(kprobes, "Count the stock unmap path with kprobes (default: 0)");
 
-/*
- * The PTEs of the batch being unmapped, kept to restore them exactly.  Used
- * under the page-table lock, so with preemption off: one buffer per CPU.
- * On PREEMPT_RT the PTL sleeps and two reclaimers could share a CPU's
- * buffer: refuse to build there rather than restore another mm's PTEs.
- */
-#ifdef CONFIG_PREEMPT_RT
-#error "batch_unmap: PREEMPT_RT kernels are not supported (per-CPU PTE buffer)"
-#endif
-static pte_t __percpu *bu_saved;
-
-/* Restore the batch exactly as it was: every PTE its own A/D bits. */
-static void bu_restore(struct mm_struct *mm, unsigned long addr, pte_t *ptep,
-		       const pte_t *saved, unsigned int nr)
-{
-	unsigned int i;
-
-	for (i = 0; i < nr; i++)
-		set_pte_at(mm, addr + i * PAGE_SIZE, ptep + i, saved[i]);
-}
-
 /* A range flush of more pages than this flushes the whole TLB. */
 static unsigned long bu_flush_ceiling(void)
 {
@@ -174,9 +153,11 @@ static void bu_flush_now(struct vm_area_struct *vma, unsigned long start,
 		break;
 	}
 	for (done = 0; done < nr; done += step, calls++)
-		try_to_unmap_flush_range(vma, start + done * PAGE_SIZE,
-					 start + min(done + step, nr) * PAGE_SIZE);
-	bu_count(BU_STAT_FLUSH_CALLS, calls);
+		flush_tlb_range(vma, start + done * PAGE_SIZE,
+				start + min(done + step, nr) * PAGE_SIZE);
+	/* The first call is counted in flush_range: only the others here. */
+	if (calls > 1)
+		bu_count(BU_STAT_FLUSH_CALLS, calls - 1);
 }
 
 /* Re-dirtied since MADV_FREE: the data must be kept (and swapped out). */
@@ -190,8 +171,8 @@ static bool bu_redirtied(struct folio *folio, struct vm_area_struct *vma)
  * Returns %BU_OUTCOME_DISCARD, or which reason the caller must restore
  * the entries for.
  */
-static enum bu_outcome bu_verdict(struct folio *folio,
-				  struct vm_area_struct *vma)
+static __always_inline enum bu_outcome bu_verdict(struct folio *folio,
+						   struct vm_area_struct *vma)
 {
 	int ref_count, map_count;
 
@@ -240,13 +221,15 @@ static enum ttu_hook_result bu_account(struct ttu_hook_args *args,
 	switch (outcome) {
 	case BU_OUTCOME_RESTORE_DIRTY:
 		bu_count(BU_STAT_RESTORE_DIRTY, 1);
+		bu_count(BU_STAT_PTES_RESTORED, nr);
 		return TTU_HOOK_ABORT;
 	case BU_OUTCOME_RESTORE_REFS:
 		bu_count(BU_STAT_RESTORE_REFS, 1);
+		bu_count(BU_STAT_PTES_RESTORED, nr);
 		return TTU_HOOK_ABORT;
 	default:
+		/* pages_discarded: ptes_batched - ptes_restored, when read. */
 		bu_count(BU_STAT_DISCARDS, 1);
-		bu_count(BU_STAT_PAGES_DISCARDED, nr);
 		args->nr = nr;
 		/* All of the folio was mapped here: nothing left in this VMA. */
 		return nr == 1U << order ? TTU_HOOK_DONE : TTU_HOOK_CONTINUE;
@@ -267,36 +250,34 @@ static enum ttu_hook_result bu_unmap_batch(struct ttu_hook_args *args,
 	unsigned long end = start + nr * PAGE_SIZE;
 	pte_t *ptep = args->pvmw->pte;
 	struct page *page = folio_page(folio, pte_pfn(first) - folio_pfn(folio));
-	pte_t *saved = this_cpu_ptr(bu_saved);
-	bool dirty = false;
 	enum bu_outcome outcome;
 	enum bu_flush flush;
 	pte_t pteval;
-	unsigned int i;
 
 	lockdep_assert_held(args->pvmw->ptl);
 
-	/* Clear the whole batch, then flush once for all of it. */
+	/*
+	 * Clear the whole batch, then flush once for all of it.  pteval is
+	 * the first PTE with the dirty and young bits of the whole batch:
+	 * bu_pte_batch() found the PTEs equal in every other bit, so pteval
+	 * advanced page by page restores each of them exactly but for A/D,
+	 * which it may set where they were clear (as upstream's restore).
+	 */
 	flush_cache_range(vma, start, end);
-	for (i = 0; i < nr; i++) {
-		saved[i] = ptep_get_and_clear(mm, start + i * PAGE_SIZE, ptep + i);
-		dirty |= pte_dirty(saved[i]);
-	}
-	/* What one PTE standing for the batch looks like to the flush code. */
-	pteval = dirty ? pte_mkdirty(saved[0]) : saved[0];
+	pteval = get_and_clear_full_ptes(mm, start, ptep, nr, 0);
 
 	if (!pte_accessible(mm, pteval)) {
 		/* Like ptep_clear_flush(): no TLB can cache these entries. */
 		flush = BU_FLUSH_NONE;
-	} else if (try_to_unmap_should_defer_flush(mm, args->flags)) {
+	} else if (try_to_unmap_flush_deferred(mm, args->flags, pteval, start,
+					       end)) {
 		/*
-		 * As in try_to_unmap_one(): leave the flush to reclaim's
-		 * try_to_unmap_flush(), which runs before the pages are freed
-		 * or written back.  A remote CPU may still hold a clean entry
-		 * meanwhile; the architecture guarantees a write through it
-		 * traps (clear->dirty on an unmapped PTE), so no write is lost.
+		 * As in try_to_unmap_one(): reclaim's try_to_unmap_flush()
+		 * flushes before the pages are freed or written back.  A
+		 * remote CPU may still hold a clean entry meanwhile; the
+		 * architecture guarantees a write through it traps
+		 * (clear->dirty on an unmapped PTE), so no write is lost.
 		 */
-		try_to_unmap_flush_pending(mm, pteval, start, end);
 		flush = BU_FLUSH_DEFERRED;
 	} else {
 		bu_flush_now(vma, start, nr);
@@ -304,12 +285,12 @@ static enum ttu_hook_result bu_unmap_batch(struct ttu_hook_args *args,
 	}
 	bu_count(BU_STAT_FLUSH_DEFERRED + flush, 1);
 
-	if (dirty)
+	if (pte_dirty(pteval))
 		folio_mark_dirty(folio);
 
 	outcome = bu_verdict(folio, vma);
 	if (outcome != BU_OUTCOME_DISCARD) {
-		bu_restore(mm, start, ptep, saved, nr);
+		set_ptes(mm, start, ptep, pteval, nr);
 		/* Re-dirtied: keep the data, swap it out. */
 		if (outcome == BU_OUTCOME_RESTORE_DIRTY)
 			folio_set_swapbacked(folio);
@@ -385,7 +366,6 @@ static enum ttu_hook_result bu_unmap_pmd(struct ttu_hook_args *args)
 	}
 
 	bu_count(BU_STAT_FLUSH_RANGE, 1);
-	bu_count(BU_STAT_FLUSH_CALLS, 1);
 	bu_count(BU_STAT_PMD_BATCHES, 1);
 	return bu_account(args, pmd_pfn(orig), HPAGE_PMD_NR, outcome,
 			  BU_FLUSH_RANGE);
@@ -473,14 +453,9 @@ static int __init batch_unmap_init(void)
 {
 	int ret;
 
-	bu_saved = __alloc_percpu(sizeof(pte_t) * BU_MAX_BATCH,
-				  __alignof__(pte_t));
-	if (!bu_saved)
-		return -ENOMEM;
-
 	ret = bu_stats_init();
 	if (ret)
-		goto free_saved;
+		return ret;
 
 	mutex_lock(&bu_param_lock);
 	bu_ready = true;
@@ -503,8 +478,6 @@ probes_off:
 	bu_probes_set(false);
 stats_exit:
 	bu_stats_exit();
-free_saved:
-	free_percpu(bu_saved);
 	return ret;
 }
 
@@ -517,7 +490,6 @@ static void __exit batch_unmap_exit(void)
 	bu_ready = false;
 	mutex_unlock(&bu_param_lock);
 	bu_stats_exit();
-	free_percpu(bu_saved);
 	pr_info("unloaded\n");
 }
 

@@ -51,6 +51,7 @@ static const char *const bu_stat_names[BU_STAT_NR] = {
 	[BU_STAT_KP_SPLIT_OTHER]	= "kp_deferred_split_other",
 	[BU_STAT_FLUSH_CALLS]		= "flush_range_calls",
 	[BU_STAT_PMD_BATCHES]		= "pmd_batches",
+	[BU_STAT_PTES_RESTORED]		= "ptes_restored",
 };
 
 static struct dentry *bu_debugfs;
@@ -79,6 +80,9 @@ static int stats_show(struct seq_file *m, void *v)
 	val[BU_STAT_BATCHES] = val[BU_STAT_DISCARDS] + val[BU_STAT_RESTORE_DIRTY] +
 			       val[BU_STAT_RESTORE_REFS];
 	val[BU_STAT_WHOLE] = val[BU_STAT_BATCHES] - val[BU_STAT_PARTIAL];
+	val[BU_STAT_PAGES_DISCARDED] = val[BU_STAT_PTES] - val[BU_STAT_PTES_RESTORED];
+	/* One call per batch flushed now, plus the extra chunks. */
+	val[BU_STAT_FLUSH_CALLS] += val[BU_STAT_FLUSH_RANGE];
 	val[BU_STAT_CALLS] = val[BU_STAT_BATCHES];
 	for (i = 0; i < BU_DECLINE_MAX; i++)
 		val[BU_STAT_CALLS] += val[BU_STAT_DECLINE + i];

@@ -22,23 +22,29 @@ static bool stock_like(const char *what, struct lazyfree_run *r)
 }
 
 /*
- * A kprobe event on the kernel's out-of-line hook caller counts its calls,
- * to show it never runs when no module is registered.
+ * kprobe events count calls of the hook's static call targets: with no
+ * module its default target, ttu_hook_decline(), must never run (the static
+ * key keeps the walk from calling at all); with the module loaded its
+ * bu_unmap() must run exactly as often as the module counts (the positive
+ * control: the probes do see hook calls).
  */
 #define KPROBE_EVENTS	"/sys/kernel/tracing/kprobe_events"
-#define HOOKCALL_EN	"/sys/kernel/tracing/events/kprobes/bu_hookcall/enable"
 
-static bool hookcall_probe(bool on)
+static bool hookcall_probe(const char *event, const char *where, bool on)
 {
-	mm_write_file(HOOKCALL_EN, "0");
-	mm_write_file(KPROBE_EVENTS, "-:bu_hookcall\n");
+	char buf[128], en[128];
+
+	snprintf(en, sizeof(en), "/sys/kernel/tracing/events/kprobes/%s/enable", event);
+	mm_write_file(en, "0");
+	snprintf(buf, sizeof(buf), "-:%s\n", event);
+	mm_write_file(KPROBE_EVENTS, buf);
 	if (!on)
 		return true;
-	return !mm_write_file(KPROBE_EVENTS, "p:bu_hookcall try_to_unmap_call_hook\n") &&
-	       !mm_write_file(HOOKCALL_EN, "1");
+	snprintf(buf, sizeof(buf), "p:%s %s\n", event, where);
+	return !mm_write_file(KPROBE_EVENTS, buf) && !mm_write_file(en, "1");
 }
 
-static long long hookcall_hits(void)
+static long long hookcall_hits(const char *event)
 {
 	char line[256], name[64];
 	long long hits = -1, h;
@@ -47,8 +53,7 @@ static long long hookcall_hits(void)
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "%63s %lld", name, &h) == 2 &&
-		    strstr(name, "bu_hookcall"))
+		if (sscanf(line, "%63s %lld", name, &h) == 2 && !strcmp(name, event))
 			hits = h;
 	fclose(f);
 	return hits;
@@ -59,7 +64,7 @@ int main(void)
 	struct lazyfree_run off = { .folio_kb = FOLIO_KB, .nr_folios = NR_FOLIOS };
 	struct lazyfree_run on = off;
 	long long calls, declined, batches, hits_off = -1, hits_on = -1;
-	bool probed, ok;
+	bool probed, probed_on = false, ok;
 	int err;
 
 	if (!mthp_supported(FOLIO_KB)) {
@@ -71,20 +76,22 @@ int main(void)
 	pin_cpu(0);
 
 	/* Stock kernel, no module: the baseline, and no hook calls at all. */
-	probed = hookcall_probe(true);
+	probed = hookcall_probe("bu_default", "ttu_hook_decline", true);
 	lazyfree_reclaim(&off, 1);
 	if (probed)
-		hits_off = hookcall_hits();
+		hits_off = hookcall_hits("bu_default");
 	vt_result(stock_like("no module", &off), "stock_reclaim_without_module");
 
 	/* The module loaded but declining every call. */
 	err = module_load("enabled=0");
 	if (!vt_result(err == 0, "module_loads_with_enabled_0 (%s)", strerror(-err)))
 		return vt_exit();
+	probed_on = hookcall_probe("bu_module", MODULE_NAME ":bu_unmap", true);
 	lazyfree_reclaim(&on, 2);
-	if (probed)
-		hits_on = hookcall_hits() - hits_off;
-	hookcall_probe(false);
+	if (probed_on)
+		hits_on = hookcall_hits("bu_module");
+	hookcall_probe("bu_module", NULL, false);
+	hookcall_probe("bu_default", NULL, false);
 	calls = bu_stat("hook_calls");
 	declined = bu_stat("decline_disabled");
 	batches = bu_stat("batches");
@@ -100,9 +107,9 @@ int main(void)
 	vt_result(stock_like("module declining", &on),
 		  "stock_behaviour_while_declining");
 
-	/* The probe must see the calls the module counted (positive control). */
-	if (!probed)
-		vt_result(false, "hook_not_called_without_module (no kprobe on try_to_unmap_call_hook)");
+	/* The probes see hook calls (positive control), none without module. */
+	if (!probed || !probed_on)
+		vt_result(false, "hook_not_called_without_module (no kprobe on ttu_hook_decline or bu_unmap)");
 	else
 		vt_result(hits_off == 0 && hits_on == calls,
 			  "hook_not_called_without_module (%lld calls unloaded, %lld loaded, module counted %lld)",
