@@ -153,8 +153,8 @@ static void bu_flush_now(struct vm_area_struct *vma, unsigned long start,
 		break;
 	}
 	for (done = 0; done < nr; done += step, calls++)
-		flush_tlb_range(vma, start + done * PAGE_SIZE,
-				start + min(done + step, nr) * PAGE_SIZE);
+		try_to_unmap_flush_range(vma, start + done * PAGE_SIZE,
+					 start + min(done + step, nr) * PAGE_SIZE);
 	/* The first call is counted in flush_range: only the others here. */
 	if (calls > 1)
 		bu_count(BU_STAT_FLUSH_CALLS, calls - 1);
