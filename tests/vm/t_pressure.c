@@ -54,8 +54,10 @@ int main(void)
 				      "chunk %d +%zu: neither old data nor zero", i, off);
 		}
 	}
-	vt_diag("memory.max %s: batches_discarded +%lld, restored_dirty +%lld", LIMIT,
-		bu_stat("batches_discarded") - disc0, bu_stat("restored_dirty") - dirty0);
+	if (bu_counted())
+		vt_diag("memory.max %s: batches_discarded +%lld, restored_dirty +%lld", LIMIT,
+			bu_stat("batches_discarded") - disc0,
+			bu_stat("restored_dirty") - dirty0);
 	CHECK(&ok, !bu_counted() || bu_stat("batches_discarded") > disc0,
 	      "pressure reclaim never went through the batch path");
 	vt_result(ok, "memcg_pressure_reclaims_lazyfree_without_loss");

@@ -408,9 +408,10 @@ int main(int argc, char **argv)
 	vt_result(run(seed, steps, "module on"), "random_ops_keep_data_module_on (seed %llu)",
 		  (unsigned long long)seed);
 	batches = bu_stat("batches");
-	vt_diag("module on: %lld batches (%lld at PMD level), %lld partial, %lld restored (dirty), %lld restored (refs)",
-		batches, bu_stat("pmd_batches"), bu_stat("batches_partial"),
-		bu_stat("restored_dirty"), bu_stat("restored_refs"));
+	if (bu_counted())
+		vt_diag("module on: %lld batches (%lld at PMD level), %lld partial, %lld restored (dirty), %lld restored (refs)",
+			batches, bu_stat("pmd_batches"), bu_stat("batches_partial"),
+			bu_stat("restored_dirty"), bu_stat("restored_refs"));
 	if (bu_counted())
 		vt_result(batches > 0, "random_ops_exercise_the_batch_path (%lld batches)",
 			  batches);
