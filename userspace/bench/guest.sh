@@ -1,60 +1,87 @@
 #!/bin/sh
 # Runs inside the test VM (started by userspace/bench/run.sh), or on the
-# running kernel (make bench NATIVE=1): for each number of touch threads and
-# each folio size, alternating rounds with batch_unmap.ko unloaded ("off"),
-# loaded with its defaults ("on": flush=auto, pmd=1) and loaded with the
-# other flush policies (and pmd=0 for PMD-mapped 2M), each run timed by
-# lazyfree-bench and counted by unmapstat, then the MADV_DONTNEED (zap)
-# baseline.  Prints "E {...}" (environment) and "R {...}" (one run) lines
-# for the host to aggregate, and "# ..." progress lines.
+# running kernel (make bench NATIVE=1).  Two phases, each printing "R {...}"
+# lines (one per run) for the host to aggregate, "E {...}" (environment)
+# and "# ..." progress lines:
 #
-# Settings (environment): SIZES, ROUNDS, ITER, REGION, TOUCH (a list of
-# numbers of threads on other CPUs keeping the mm active: remote TLB
-# flushes), POLICIES (extra flush policies), KO (the module to load),
-# BENCH_CPU (the CPU the benchmark runs on).
+#  timed:   nothing attached to the kernel (no BPF, no kprobes, no tracing).
+#           For each number of touch threads and each folio size, ROUNDS
+#           rounds, each running every mode once, in alternating order:
+#           off (module unloaded: stock), on (module defaults: flush=auto,
+#           pmd=1), ref (REF=1: the ref kernel's in-kernel backport of
+#           upstream), the extra flush policies, nopmd (pmd=0, PMD-mapped
+#           2M only) and zap (MADV_DONTNEED, the floor).  lazyfree-bench
+#           times each run; the counters that cost nothing are read around
+#           it: the module's own (debugfs), /proc/vmstat, the mTHP
+#           split_deferred stat (lazyfree-bench records it).
+#  counted: unmapstat pinned once (kprobes/fentry on the flush and split
+#           paths), then PROBE_ROUNDS runs of every mode but zap, for the
+#           flushes per folio; their times, against the timed ones, give the
+#           probes' own overhead.  Never mixed with the timed runs.
+#
+# Settings (environment): SIZES, ROUNDS, PROBE_ROUNDS, ITER, REGION, TOUCH,
+# POLICIES, REF (1: add the ref mode), KO (the module), BENCH_CPU.
 
 SIZES="${SIZES:-4K 16K 64K 256K 1M 2M-pte 2M}"
 ROUNDS="${ROUNDS:-5}"
+PROBE_ROUNDS="${PROBE_ROUNDS:-1}"
 ITER="${ITER:-3}"
 REGION="${REGION:-64M}"
 TOUCH="${TOUCH:-0}"
 POLICIES="${POLICIES-range pages}"
+REF="${REF:-0}"
 KO="${KO:-/vm/batch_unmap.ko}"
 BENCH_CPU="${BENCH_CPU:-0}"
 CEIL=/sys/kernel/debug/x86/tlb_single_page_flush_ceiling
 PARAMS=/sys/module/batch_unmap/parameters
+STATS=/sys/kernel/debug/batch_unmap/stats
+REF_SWITCH=/sys/module/rmap/parameters/lazyfree_batch
 
-# The modes of one round for a size: off and on, the extra policies (not
-# for 4K: the module never sees small folios), pmd=0 for PMD-mapped 2M.
+. "${GUEST_LIB:-/vm/guest-lib.sh}"
+
+if [ "$REF" = 1 ] && [ ! -w "$REF_SWITCH" ]; then
+	echo "# REF=1, but this kernel has no $REF_SWITCH: boot the ref kernel (KERNEL_FLAVOR=ref)"
+	exit 1
+fi
+
+# The modes of one round for a size: off, on and ref, the extra policies
+# (not for 4K: the module never sees small folios), pmd=0 for PMD-mapped
+# 2M, and zap.
 modes_for() {
 	m="off on"
+	[ "$REF" = 1 ] && m="$m ref"
 	[ "$1" != 4K ] && m="$m $POLICIES"
 	[ "$1" = 2M ] && m="$m nopmd"
-	echo "$m"
+	echo "$m zap"
 }
 
 total=0
 for size in $SIZES; do
-	set -- $(modes_for "$size")
-	total=$((total + ROUNDS * $# + 1))
+	nm=$(echo $(modes_for "$size") | wc -w)
+	total=$((total + ROUNDS * nm + PROBE_ROUNDS * (nm - 1)))
 done
-set -- $TOUCH
-total=$((total * $#))
+total=$((total * $(echo $TOUCH | wc -w)))
 n=0
 
-echo "E {\"kernel\":\"$(uname -r)\",\"cpus\":$(grep -c ^processor /proc/cpuinfo),\"tlb_single_page_flush_ceiling\":$(cat $CEIL 2>/dev/null || echo null),\"region\":\"$REGION\",\"rounds\":$ROUNDS,\"iterations\":$ITER,\"touch_threads\":\"$TOUCH\",\"policies\":\"$POLICIES\",\"sizes\":\"$SIZES\",\"native\":${NATIVE:-0}}"
-
-. "${GUEST_LIB:-/vm/guest-lib.sh}"
+echo "E {\"kernel\":\"$(uname -r)\",\"cpus\":$(grep -c ^processor /proc/cpuinfo),\"tlb_single_page_flush_ceiling\":$(cat $CEIL 2>/dev/null || echo null),\"region\":\"$REGION\",\"rounds\":$ROUNDS,\"probe_rounds\":$PROBE_ROUNDS,\"iterations\":$ITER,\"touch_threads\":\"$TOUCH\",\"policies\":\"$POLICIES\",\"sizes\":\"$SIZES\",\"ref\":$REF,\"native\":${NATIVE:-0}}"
 
 param() {	# param <name> <value>
 	echo "$2" >"$PARAMS/$1" || { echo "# cannot set batch_unmap $1=$2"; exit 1; }
 }
 
-module() {	# module off|on|<flush policy>|nopmd
-	if [ "$1" = off ]; then
+ref_switch() {	# ref_switch 0|1 (no-op on a kernel without the backport)
+	[ -w "$REF_SWITCH" ] || return 0
+	echo "$1" >"$REF_SWITCH" || { echo "# cannot set $REF_SWITCH"; exit 1; }
+}
+
+module() {	# module off|on|ref|<flush policy>|nopmd|zap
+	case "$1" in
+	off|zap|ref)
 		unload batch_unmap || { echo "# cannot unload batch_unmap"; exit 1; }
-		return 0
-	fi
+		if [ "$1" = ref ]; then ref_switch 1; else ref_switch 0; fi
+		return 0 ;;
+	esac
+	ref_switch 0
 	[ -d /sys/module/batch_unmap ] || insmod "$KO" || exit 1
 	case "$1" in
 	on) param flush auto; param pmd 1 ;;
@@ -65,66 +92,92 @@ module() {	# module off|on|<flush policy>|nopmd
 
 DUMP_ERR="${TMPDIR:-/tmp}/bench-dump.$$"
 
+# Counters that cost nothing, as JSON objects (read outside the timed part).
+mstats() {	# the module's debugfs counters, or null when it is not loaded
+	[ -r "$STATS" ] || { echo null; return; }
+	awk 'BEGIN { printf "{" } { printf "%s\"%s\":%s", (n++ ? "," : ""), $1, $2 }
+		END { printf "}\n" }' "$STATS"
+}
+
+vmstats() {
+	awk 'BEGIN { printf "{" }
+		/^(pglazyfree|pglazyfreed|thp_split_pmd|thp_deferred_split_page|pgsteal_direct|pgsteal_kswapd) / {
+			printf "%s\"%s\":%s", n++ ? "," : "", $1, $2 }
+		END { printf "}\n" }' /proc/vmstat
+}
+
 counters() {	# the pinned unmapstat counters as JSON, or null (and why, on stderr)
 	unmapstat --dump -j 2>"$DUMP_ERR" || { sed 's/^/# /' "$DUMP_ERR" >&2; echo null; }
 }
 
-# However the run ends (also on an error), leave no module, pin or file
-# behind: on a native run this is the user's machine.
+# However the run ends (also on an error), leave no module, pin, switch or
+# file behind: on a native run this is the user's machine.
 cleanup() {
 	unload batch_unmap
+	ref_switch 0
 	unmapstat --unpin >/dev/null 2>&1
 	rm -f "$DUMP_ERR"
 }
 trap cleanup EXIT
 
-run() {	# run <size> <round> <mode: off|on|range|pages|nopmd|zap> <touch>
-	size="$1"
+run() {	# run <phase> <size> <round> <mode> <touch>
+	phase="$1" size="$2" mode="$4"
 	folio="${size%-pte}"
 	extra=""
 	[ "$folio" != "$size" ] && extra="--pte-mapped"
 	n=$((n + 1))
-	echo "# [$n/$total] $size touch $4 round $2: $3"
-	if [ "$3" = zap ]; then
-		module off
-		args="--mode dontneed"
-	else
-		module "$3"
-		args="--mode pageout"
-	fi
-	u0="$(counters)"
+	echo "# [$n/$total] $phase: $size touch $5 round $3: $mode"
+	module "$mode"
+	args="--mode pageout"
+	[ "$mode" = zap ] && args="--mode dontneed"
+	s0="$(mstats)" v0="$(vmstats)" u0=null
+	[ "$phase" = counted ] && u0="$(counters)"
 	b="$(taskset -c "$BENCH_CPU" lazyfree-bench -f "$folio" $extra -s "$REGION" -n "$ITER" \
-		-w 1 -c "$BENCH_CPU" -t "$4" $args -o json -l "$3" 2>"$DUMP_ERR")" ||
+		-w 1 -c "$BENCH_CPU" -t "$5" $args -o json -l "$mode" 2>"$DUMP_ERR")" ||
 		{ sed 's/^/# /' "$DUMP_ERR"; echo "# lazyfree-bench failed"; exit 1; }
-	u1="$(counters)"
-	echo "R {\"size\":\"$size\",\"touch\":$4,\"round\":$2,\"mode\":\"$3\",\"bench\":$b,\"u0\":$u0,\"u1\":$u1}"
+	u1=null
+	[ "$phase" = counted ] && u1="$(counters)"
+	s1="$(mstats)" v1="$(vmstats)"
+	echo "R {\"phase\":\"$phase\",\"size\":\"$size\",\"touch\":$5,\"round\":$3,\"mode\":\"$mode\",\"bench\":$b,\"s0\":$s0,\"s1\":$s1,\"v0\":$v0,\"v1\":$v1,\"u0\":$u0,\"u1\":$u1}"
 }
 
-# Attach once for the whole run and read deltas: attaching and detaching
-# BPF trampolines on hot functions (flush_tlb_mm_range) while the other
-# vCPU runs them oopsed the guest under TCG (int3 left from text patching).
-unmapstat --unpin >/dev/null
-unmapstat --pin >/dev/null 2>&1 || echo "# warning: unmapstat --pin failed: no flush counts"
-
-for touch in $TOUCH; do
-	for size in $SIZES; do
-		modes="$(modes_for "$size")"
-		r=1
-		while [ $r -le "$ROUNDS" ]; do
-			# Alternate the order so that drift favours no side.
-			if [ $((r % 2)) = 1 ]; then
-				order="$modes"
-			else
-				order=""
-				for m in $modes; do order="$m $order"; done
-			fi
-			for m in $order; do
-				run "$size" $r "$m" "$touch"
+phase() {	# phase timed|counted <rounds>
+	for touch in $TOUCH; do
+		for size in $SIZES; do
+			modes="$(modes_for "$size")"
+			[ "$1" = counted ] && modes="$(echo "$modes" | sed 's/ zap$//')"
+			r=1
+			while [ $r -le "$2" ]; do
+				# Alternate the order so that drift favours no side.
+				if [ $((r % 2)) = 1 ]; then
+					order="$modes"
+				else
+					order=""
+					for m in $modes; do order="$m $order"; done
+				fi
+				for m in $order; do
+					run "$1" "$size" $r "$m" "$touch"
+				done
+				r=$((r + 1))
 			done
-			r=$((r + 1))
 		done
-		run "$size" 1 zap "$touch"
 	done
-done
-echo "BENCH_DONE"
+}
 
+unmapstat --unpin >/dev/null 2>&1
+
+# Timed first, before anything was ever attached to the kernel.
+phase timed "$ROUNDS"
+
+# Then counted: attach once for the whole phase and read deltas (attaching
+# and detaching BPF trampolines on hot functions while the other vCPU runs
+# them oopsed the guest under multi-threaded TCG).
+if [ "$PROBE_ROUNDS" -gt 0 ]; then
+	if unmapstat --pin >/dev/null 2>"$DUMP_ERR"; then
+		phase counted "$PROBE_ROUNDS"
+	else
+		sed 's/^/# /' "$DUMP_ERR"
+		echo "# warning: unmapstat --pin failed: no flush counts, no probe overhead"
+	fi
+fi
+echo "BENCH_DONE"

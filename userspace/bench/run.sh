@@ -1,22 +1,24 @@
 #!/usr/bin/env bash
-# make bench: batch_unmap off vs on, in one boot of the test VM (or on the
+# make bench: stock vs batch_unmap (and, with REF=1, vs the ref kernel's
+# in-kernel backport of upstream), in one boot of the test VM (or on the
 # running kernel with NATIVE=1).
 #
-# For each number of touch threads and each folio size (4K, 16K, 64K, 256K,
-# 1M, 2M PTE-mapped, 2M PMD-mapped), alternating rounds with the module
-# unloaded ("off"), loaded with its defaults ("on": flush=auto pmd=1) and
-# loaded with the other flush policies (and pmd=0 for PMD-mapped 2M),
-# lazyfree-bench times MADV_PAGEOUT of lazyfree memory while unmapstat
-# counts deferred splits and TLB flushes; MADV_DONTNEED of the same memory
-# is the zap baseline.  Writes OUT/results.{jsonl,json,csv}, table.txt and
-# plot.png and prints the tables.
+# userspace/bench/guest.sh runs two phases: "timed" runs with nothing
+# attached to the kernel, interleaved in rounds (off, on, [ref], the extra
+# flush policies, nopmd, zap), reading only counters that cost nothing
+# (the module's, /proc/vmstat, mTHP stats); then "counted" runs with
+# unmapstat pinned, for flushes per folio and the probes' own overhead.
+# Writes OUT/results.{jsonl,json,csv}, table.txt and plot.png and prints
+# the tables.
 #
-# Environment: QUICK=1 (shorter run), ROUNDS, ITER, REGION, SIZES, TOUCH (a
-# list of numbers of threads keeping the mm active on other CPUs, e.g.
-# TOUCH="0 1": remote flushes), POLICIES (extra flush policies, "" for
-# none), OUT, NATIVE=1 (run on this machine's kernel, which must carry the
-# hook patch; root), BENCH_CPU (NATIVE only: the CPU to run on, default 0).
-# REPORT_ONLY=1 recomputes the reports from OUT/raw.log without a run.
+# Environment: QUICK=1 (shorter run), ROUNDS (timed rounds), PROBE_ROUNDS
+# (counted rounds, 0: none), ITER, REGION, SIZES, TOUCH (a list of numbers
+# of threads keeping the mm active on other CPUs, e.g. TOUCH="0 1": remote
+# flushes), POLICIES (extra flush policies, "" for none), REF=1 (boot the
+# ref kernel and add its backport), OUT, NATIVE=1 (run on this machine's
+# kernel, which must carry the hook patch; root), BENCH_CPU (NATIVE only:
+# the CPU to run on, default 0).  REPORT_ONLY=1 recomputes the reports from
+# OUT/raw.log without a run.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -24,14 +26,20 @@ top="$(cd "$here/../.." && pwd)"
 . "$top/tests/harness/lib.sh"
 
 if [ "${QUICK:-0}" = 1 ]; then
-	: "${ROUNDS:=3}" "${ITER:=2}" "${REGION:=32M}"
+	: "${ROUNDS:=3}" "${ITER:=2}" "${REGION:=32M}" "${PROBE_ROUNDS:=1}"
 else
-	: "${ROUNDS:=5}" "${ITER:=3}" "${REGION:=64M}"
+	: "${ROUNDS:=5}" "${ITER:=3}" "${REGION:=64M}" "${PROBE_ROUNDS:=1}"
 fi
+: "${REF:=0}"
 : "${SIZES:=4K 16K 64K 256K 1M 2M-pte 2M}" "${TOUCH:=0}" "${POLICIES=range pages}"
 : "${NATIVE:=0}" "${BENCH_CPU:=0}"
 out="${OUT:-$top/build/bench}"
-case "$ROUNDS$ITER$BENCH_CPU" in *[!0-9]*) die "ROUNDS, ITER and BENCH_CPU must be numbers" ;; esac
+case "$ROUNDS$ITER$BENCH_CPU$PROBE_ROUNDS" in
+*[!0-9]*) die "ROUNDS, PROBE_ROUNDS, ITER and BENCH_CPU must be numbers" ;;
+esac
+case "$REF" in 0|1) ;; *) die "REF must be 0 or 1, not '$REF'" ;; esac
+[ "$REF" = 1 ] && [ "${NATIVE:-0}" = 1 ] &&
+	die "REF=1 boots the ref kernel in the VM; it does not combine with NATIVE=1"
 [ "$ROUNDS" -ge 1 ] && [ "$ITER" -ge 1 ] || die "ROUNDS and ITER must be at least 1"
 [ -n "${TOUCH// }" ] || die "TOUCH must list at least one number of touch threads (0, or \"0 1\")"
 for t in $TOUCH; do
@@ -88,6 +96,8 @@ if [ "${REPORT_ONLY:-0}" = 1 ]; then
 	v="$(efield rounds)"; ROUNDS="${v:-$ROUNDS}"
 	v="$(efield iterations)"; ITER="${v:-$ITER}"
 	v="$(efield native)"; NATIVE="${v:-$NATIVE}"
+	v="$(efield probe_rounds)"; PROBE_ROUNDS="${v:-$PROBE_ROUNDS}"
+	v="$(efield ref)"; REF="${v:-$REF}"
 elif [ "$NATIVE" = 1 ]; then
 	native_checks
 	log "bench: NATIVE on $(uname -r), CPU $BENCH_CPU: sizes [$SIZES], $ROUNDS rounds x $ITER iterations of $REGION, touch threads [$TOUCH]"
@@ -103,19 +113,23 @@ elif [ "$NATIVE" = 1 ]; then
 	rc=0
 	SIZES="$SIZES" ROUNDS="$ROUNDS" ITER="$ITER" REGION="$REGION" TOUCH="$TOUCH" \
 		POLICIES="$POLICIES" KO="$ko" BENCH_CPU="$BENCH_CPU" NATIVE=1 \
+		PROBE_ROUNDS="$PROBE_ROUNDS" REF=0 \
 		GUEST_LIB="$top/tests/vm/guest-lib.sh" PATH="$top/build/bin:$PATH" \
 		sh "$here/guest.sh" 2>&1 | tee "$out/raw.log" |
 		{ grep --line-buffered '^#' || true; } || rc=$?
 	[ "$rc" = 0 ] || die "the benchmark failed (exit $rc; see $out/raw.log)"
 	grep -q '^BENCH_DONE' "$out/raw.log" || die "the benchmark did not finish (see $out/raw.log)"
 else
+	# REF=1: the ref kernel (Makefile: KERNEL_FLAVOR=ref, module built for it).
+	[ "$REF" = 1 ] && export KERNEL_FLAVOR=ref
+	[ "$REF" = 1 ] || [ "${KERNEL_FLAVOR:-}" != ref ] || REF=1
 	kdir="$("$top/kernel/build.sh")"
-	log "bench: sizes [$SIZES], $ROUNDS rounds x $ITER iterations of $REGION, touch threads [$TOUCH]"
-	log "bench: TCG times are emulated: only the off/on ratios carry over to hardware"
+	log "bench: sizes [$SIZES], $ROUNDS timed rounds + $PROBE_ROUNDS counted x $ITER iterations of $REGION, touch threads [$TOUCH]$([ "$REF" = 1 ] && echo ", with the ref backport")"
+	log "bench: TCG times are emulated: only ratios carry over to hardware"
 	rc=0
 	VM_TIMEOUT="${VM_TIMEOUT:-5400}" "$top/tests/harness/run.sh" --kernel "$kdir" --out "$out/vm" \
 		--project --file "$here/guest.sh:bench-guest.sh" \
-		-- "SIZES='$SIZES' ROUNDS=$ROUNDS ITER=$ITER REGION=$REGION TOUCH='$TOUCH' POLICIES='$POLICIES' sh /vm/bench-guest.sh" |
+		-- "SIZES='$SIZES' ROUNDS=$ROUNDS PROBE_ROUNDS=$PROBE_ROUNDS ITER=$ITER REGION=$REGION TOUCH='$TOUCH' POLICIES='$POLICIES' REF=$REF sh /vm/bench-guest.sh" |
 		tee "$out/raw.log" | { grep --line-buffered '^#' || true; } || rc=$?
 	[ "$rc" = 0 ] || die "the benchmark VM failed (exit $rc; see $out/raw.log and $out/vm/console.log)"
 	grep -q '^BENCH_DONE' "$out/raw.log" || die "the benchmark did not finish (see $out/raw.log)"
@@ -128,57 +142,88 @@ jq -s -f "$here/report.jq" "$out/results.jsonl" >"$out/summary.json"
 jq -n --argjson env "${env_json:-null}" --slurpfile s "$out/summary.json" \
 	--arg date "$(date -u +%FT%TZ)" --argjson secs "$((SECONDS - start))" \
 	--argjson native "$([ "$NATIVE" = 1 ] && echo true || echo false)" \
-	'{date: $date, seconds: $secs, environment: $env, native: $native,
+	'{schema: 2, date: $date, seconds: $secs, environment: $env, native: $native,
 	  note: (if $native then "native run: real times, one machine and one boot"
 		 else "times are from a QEMU TCG guest: compare ratios, not absolute times" end),
+	  method: "times: timed phase, nothing attached to the kernel; flushes per folio and probe_overhead: counted phase, unmapstat pinned; split_deferred, pages_lazyfreed, module.*: free counters read around the timed runs",
 	  sizes: $s[0]}' >"$out/results.json"
 
-# CSV: one row per touch count, size and side (off, on, zap, policies).
+# CSV: one row per touch count, size and side (timed times; counted flushes).
 jq -r '["size","touch","side","median_ms","min_ms","max_ms","ratio_off_side","ratio_min",
-	"ratio_max","split_deferred_per_iter","per_pte_flushes_per_folio",
-	"single_flushes_per_folio","range_flushes_per_folio","full_flushes_per_folio",
-	"deferred_flushes_per_folio","vs_zap","folios_ok","reclaim_ok"],
+	"ratio_max","side_vs_ref","split_deferred_per_iter","module_batches_per_folio",
+	"per_pte_flushes_per_folio","single_flushes_per_folio","range_flushes_per_folio",
+	"full_flushes_per_folio","deferred_flushes_per_folio","probe_overhead","folios_ok",
+	"reclaim_ok"],
 	(.sizes[] as $s
-	| ([["off", $s.off, null], ["on", $s.on, $s.ratio_off_on], ["zap", $s.zap, null]]
-	   + [$s.policies | to_entries[] | [.key, .value, .value.ratio_off]])[]
-	| select(.[1] != null) | .[0] as $side | .[2] as $r | .[1]
+	| ([["off", $s.off, null, null], ["on", $s.on, $s.ratio_off_on, $s.ratio_on_ref],
+	    ["ref", $s.ref, $s.ratio_off_ref, null], ["zap", $s.zap, null, null]]
+	   + [$s.policies | to_entries[] | [.key, .value, .value.ratio_off, null]])[]
+	| select(.[1] != null) | .[0] as $side | .[2] as $r | .[3] as $vr | .[1]
 	| [$s.size, $s.touch, $side, .median_ms, .min_ms, .max_ms, $r.median, $r.min, $r.max,
-	   .split_deferred_per_iter, .flushes_per_folio.per_pte, .flushes_per_folio.single_page,
-	   .flushes_per_folio.range, .flushes_per_folio.full, .flushes_per_folio.deferred,
-	   (if $s.zap == null then null else (.median_ms / $s.zap.median_ms * 1000 | round / 1000) end),
-	   .folios_ok, .reclaim_ok]) | @csv' "$out/results.json" >"$out/results.csv"
+	   $vr.median, .split_deferred_per_iter, .module.batches_per_folio,
+	   .counted.flushes_per_folio.per_pte, .counted.flushes_per_folio.single_page,
+	   .counted.flushes_per_folio.range, .counted.flushes_per_folio.full,
+	   .counted.flushes_per_folio.deferred, .probe_overhead, .folios_ok, .reclaim_ok])
+	| @csv' "$out/results.json" >"$out/results.csv"
 
-# jq helper: a side's reclaim TLB flush calls per folio, "-" without counts.
-fl='def fl: if . == null or .flushes_per_folio.single_page == null then "-"
-	else .flushes_per_folio | [.single_page, .range, .full, .deferred] | map(. // 0)
-	| add * 100 | round / 100 | tostring end;'
+# jq helpers: a side's reclaim TLB flush calls per folio ("-" without
+# counts), a time with its spread, a ratio with its spread.
+jqdefs='def fl: if . == null or .counted == null or .counted.flushes_per_folio == null then "-"
+	else .counted.flushes_per_folio | [.single_page, .range, .full, .deferred] | map(. // 0)
+	| add * 100 | round / 100 | tostring end;
+def t: if . == null then "-" else "\(.median_ms) [\(.min_ms)-\(.max_ms)]" end;
+def x: if . == null then "-" else "\(.median)x [\(.min)-\(.max)]" end;
+def sp: if . == null or . < 0 then "n/a" else tostring end;
+def po: if . == null or .probe_overhead == null then "-" else "\(.probe_overhead)x" end;'
 
 {
 	echo
-	echo "batch_unmap benchmark: MADV_PAGEOUT of $REGION lazyfree memory, $ROUNDS rounds x $ITER iterations"
+	echo "batch_unmap benchmark: MADV_PAGEOUT of $REGION lazyfree memory"
 	jq -r '"kernel \(.environment.kernel), \(.environment.cpus) CPUs\(if .native then "" else " (TCG)" end), tlb_single_page_flush_ceiling \(.environment.tlb_single_page_flush_ceiling)"' "$out/results.json"
-	printf '%-7s %5s %23s %23s %19s %9s %7s %13s %9s %6s\n' "folio" "touch" \
-		"off ms med [min-max]" "on ms med [min-max]" "off/on [spread]" "zap ms" \
-		"on/zap" "splits off/on" "flush off" "on"
-	jq -r "$fl"' .sizes[] | [.size, .touch,
-		"\(.off.median_ms) [\(.off.min_ms)-\(.off.max_ms)]",
-		"\(.on.median_ms) [\(.on.min_ms)-\(.on.max_ms)]",
-		"\(.ratio_off_on.median)x [\(.ratio_off_on.min)-\(.ratio_off_on.max)]",
-		(.zap.median_ms // "-"), (.on_vs_zap // "-"),
-		([.off.split_deferred_per_iter, .on.split_deferred_per_iter]
-		 | map(if . == null or . < 0 then "n/a" else tostring end) | join("/")),
-		(.off | fl), (.on | fl)] | @tsv' "$out/results.json" |
-		while IFS=$'\t' read -r a b c d e f g h i j; do
-			printf '%-7s %5s %23s %23s %19s %9s %7s %13s %9s %6s\n' \
-				"$a" "$b" "$c" "$d" "$e" "$f" "$g" "$h" "$i" "$j"
+	echo "Times: $ROUNDS rounds x $ITER iterations, every mode once per round in alternating order, nothing"
+	echo "attached to the kernel (no BPF, kprobes or tracing); ms, median [min-max] over all iterations."
+	if [ "$REF" = 1 ]; then
+		printf '%-7s %5s %21s %21s %21s %9s %19s %19s %7s\n' "folio" "touch" \
+			"off (stock)" "on (module)" "ref (backport)" "zap" "off/on" "on/ref" "on/zap"
+		jq -r "$jqdefs"' .sizes[] | [.size, .touch, (.off | t), (.on | t), (.ref | t),
+			(.zap.median_ms // "-"), (.ratio_off_on | x), (.ratio_on_ref | x),
+			(.ratio_on_zap.median // "-")] | @tsv' "$out/results.json" |
+			while IFS=$'\t' read -r a b c d e f g h i; do
+				printf '%-7s %5s %21s %21s %21s %9s %19s %19s %7s\n' \
+					"$a" "$b" "$c" "$d" "$e" "$f" "$g" "$h" "$i"
+			done
+		echo "on/ref: module time over backport time, per round (below 1: the module is faster)"
+	else
+		printf '%-7s %5s %21s %21s %9s %19s %7s\n' "folio" "touch" \
+			"off (stock)" "on (module)" "zap" "off/on" "on/zap"
+		jq -r "$jqdefs"' .sizes[] | [.size, .touch, (.off | t), (.on | t),
+			(.zap.median_ms // "-"), (.ratio_off_on | x), (.ratio_on_zap.median // "-")]
+			| @tsv' "$out/results.json" |
+			while IFS=$'\t' read -r a b c d e f g; do
+				printf '%-7s %5s %21s %21s %9s %19s %7s\n' "$a" "$b" "$c" "$d" "$e" "$f" "$g"
+			done
+	fi
+	echo "off/on, on/zap: per round, median [min-max]; zap = MADV_DONTNEED of the same memory (the floor)"
+	echo
+	echo "Per folio: splits = split_deferred per MADV_PAGEOUT (mTHP stats), batches (module counters),"
+	echo "both read around the timed runs; flushes = reclaim TLB flush calls (unmapstat: single + range"
+	echo "+ full + deferred) and probes = time with unmapstat pinned over time without, from"
+	echo "$PROBE_ROUNDS separate counted round(s)."
+	printf '%-7s %5s %17s %8s %20s %22s\n' "folio" "touch" "splits off/on/ref" "batches" \
+		"flushes off/on/ref" "probes off/on/ref"
+	jq -r "$jqdefs"' .sizes[] | [.size, .touch,
+		([.off, .on, .ref] | map(if . == null then "-" else (.split_deferred_per_iter | sp) end) | join("/")),
+		(.on.module.batches_per_folio // "-"),
+		([.off, .on, .ref] | map(fl) | join("/")),
+		([.off, .on, .ref] | map(po) | join("/"))] | @tsv' "$out/results.json" |
+		while IFS=$'\t' read -r a b c d e f; do
+			printf '%-7s %5s %17s %8s %20s %22s\n' "$a" "$b" "$c" "$d" "$e" "$f"
 		done
-	echo "on = module defaults (flush=auto pmd=1); splits = split_deferred per MADV_PAGEOUT;"
-	echo "flush = reclaim TLB flush calls per folio (unmapstat: single + range + full + deferred)"
 	if jq -e '[.sizes[].policies | keys[]] | length > 0' "$out/results.json" >/dev/null; then
 		echo
-		echo "Flush policies (pmd=0 for 2M PMD-mapped): off/<side> median ratio, flush calls per folio"
+		echo "Flush policies (pmd=0 for 2M PMD-mapped): off/<side> median ratio (timed), flush calls per folio (counted)"
 		printf '%-7s %5s %16s %16s %16s %16s\n' "folio" "touch" "auto (on)" "range" "pages" "nopmd"
-		jq -r "$fl"' .sizes[] | select(.policies | length > 0) | . as $s
+		jq -r "$jqdefs"' .sizes[] | select(.policies | length > 0) | . as $s
 			| [.size, .touch, "\(.ratio_off_on.median)x \(.on | fl)"]
 			+ [("range", "pages", "nopmd") as $p | $s.policies[$p]
 			   | if . == null then "-" else "\(.ratio_off.median)x \(fl)" end]
@@ -188,9 +233,9 @@ fl='def fl: if . == null or .flushes_per_folio.single_page == null then "-"
 			done
 		echo "x86 flushes a range of more than tlb_single_page_flush_ceiling pages as a full TLB flush"
 	fi
-	jq -r '.sizes[] | select([.off, .on, .policies[]] | map(select(. != null) | .folios_ok) | all | not)
+	jq -r '.sizes[] | select([.off, .on, .ref, .policies[]] | map(select(. != null) | .folios_ok) | all | not)
 		| "warning: \(.size) touch \(.touch): not every folio had the requested size"' "$out/results.json"
-	jq -r '.sizes[] | select([.off, .on, .policies[]] | map(select(. != null) | .reclaim_ok) | all | not)
+	jq -r '.sizes[] | select([.off, .on, .ref, .policies[]] | map(select(. != null) | .reclaim_ok) | all | not)
 		| "warning: \(.size) touch \(.touch): reclaim left memory resident or non-zero"' "$out/results.json"
 	if [ "$NATIVE" = 1 ]; then
 		echo "Native run: real times, but one machine and one boot: repeat before concluding."
@@ -199,16 +244,18 @@ fl='def fl: if . == null or .flushes_per_folio.single_page == null then "-"
 	fi
 } | tee "$out/table.txt"
 
-# The plot: reclaim time per folio size (/tN: N touch threads), off, on, zap.
+# The plot: reclaim time per folio size (/tN: N touch threads).
 jq -r '.sizes[] | ["\(.size)\(if .touch > 0 then "/t\(.touch)" else "" end)",
-	.off.median_ms, .on.median_ms, (.zap.median_ms // 0)] | @tsv' \
+	.off.median_ms, .on.median_ms, (.ref.median_ms // 0), (.zap.median_ms // 0)] | @tsv' \
 	"$out/results.json" >"$out/plot.dat"
 where="QEMU TCG"
 [ "$NATIVE" = 1 ] && where="native, $(jq -r .environment.kernel "$out/results.json")"
+refplot=""
+[ "$REF" = 1 ] && refplot='"" using 4 title "upstream backport (ref kernel)",'
 gnuplot <<EOF
 set terminal pngcairo size 1000,540 noenhanced
 set output "$out/plot.png"
-set title "MADV_PAGEOUT of $REGION lazyfree memory ($where, median)"
+set title "MADV_PAGEOUT of $REGION lazyfree memory ($where, median, no probes attached)"
 set ylabel "reclaim time (ms)"
 set xlabel "folio size (/tN: N threads active on other CPUs)"
 set style data histogram
@@ -217,7 +264,7 @@ set style fill solid 0.8 border -1
 set key top right
 set grid ytics
 plot "$out/plot.dat" using 2:xtic(1) title "stock (module off)", \
-     "" using 3 title "batch_unmap (module on)", \
-     "" using 4 title "MADV_DONTNEED (zap)"
+     "" using 3 title "batch_unmap (module on)", $refplot \
+     "" using 5 title "MADV_DONTNEED (zap)"
 EOF
 log "bench: wrote $out/results.json, results.csv, table.txt, plot.png in $((SECONDS - start)) s"
