@@ -263,6 +263,7 @@ set style histogram clustered gap 1
 set style fill solid 0.8 border -1
 set key top right
 set grid ytics
+set yrange [0:*]
 plot "$out/plot.dat" using 2:xtic(1) title "stock (module off)", \
      "" using 3 title "batch_unmap (module on)", $refplot \
      "" using 5 title "MADV_DONTNEED (zap)"
