@@ -65,6 +65,8 @@ help:
 	@echo "make clean      remove build outputs (the kernel cache stays)"
 	@echo "variables: V=1 verbose, KDIR=<kernel build dir>, NATIVE=1, REF=1, VM_CPUS, VM_MEM,"
 	@echo "           VM_TIMEOUT, VM_TCG_THREAD=multi|single, BATCH_UNMAP_CACHE"
+	@echo "bench:     QUICK=1, ROUNDS (timed, 5), PROBE_ROUNDS (with unmapstat, 1), ITER, REGION,"
+	@echo "           SIZES, TOUCH, POLICIES, OUT, REPORT_ONLY=1 (docs/benchmark.md)"
 
 # Rewritten only when the kernel directory changes, so that what depends on
 # it (vmlinux.h, the module) is not rebuilt for nothing.
