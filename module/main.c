@@ -171,8 +171,8 @@ static bool bu_redirtied(struct folio *folio, struct vm_area_struct *vma)
  * Returns %BU_OUTCOME_DISCARD, or which reason the caller must restore
  * the entries for.
  */
-static __always_inline enum bu_outcome bu_verdict(struct folio *folio,
-						   struct vm_area_struct *vma)
+static __always_inline enum bu_outcome
+bu_verdict(struct folio *folio, struct vm_area_struct *vma)
 {
 	int ref_count, map_count;
 
