@@ -196,21 +196,6 @@ static int scenario(void)
 	return bad;
 }
 
-static int klog_count(const char *what)
-{
-	char cmd[160], buf[32] = "";
-	FILE *f;
-
-	snprintf(cmd, sizeof(cmd), "dmesg | grep -c '%s'", what);
-	f = popen(cmd, "r");
-	if (!f)
-		return -1;
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = 0;
-	pclose(f);
-	return atoi(buf);
-}
-
 static void run(const char *mode)
 {
 	long long anon0, anon1, refs0;

@@ -310,22 +310,6 @@ static long long meminfo(const char *key)
 	return mm_read_keyed("/proc/meminfo", key);
 }
 
-/* Count kernel log lines with @what (the kernel's complaints). */
-static int klog_count(const char *what)
-{
-	char cmd[160], buf[32] = "";
-	FILE *f;
-
-	snprintf(cmd, sizeof(cmd), "dmesg | grep -c '%s'", what);
-	f = popen(cmd, "r");
-	if (!f)
-		return -1;
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = 0;
-	pclose(f);
-	return atoi(buf);
-}
-
 struct baseline {
 	long long anon;
 	int bad_pmd, bad_rss, bad_tables;

@@ -110,6 +110,22 @@ static inline long long vmstat(const char *key)
 	return mm_read_keyed("/proc/vmstat", key);
 }
 
+/* Kernel log lines containing @what (e.g. "bad pmd"), or -1. */
+static inline int klog_count(const char *what)
+{
+	char cmd[160], buf[32] = "";
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "dmesg | grep -c '%s'", what);
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	pclose(f);
+	return atoi(buf);
+}
+
 /* --- mTHP ------------------------------------------------------------------ */
 
 /* --- the module ------------------------------------------------------------ */
