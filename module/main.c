@@ -261,7 +261,9 @@ static enum ttu_hook_result bu_unmap_batch(struct ttu_hook_args *args,
 	 * the first PTE with the dirty and young bits of the whole batch:
 	 * bu_pte_batch() found the PTEs equal in every other bit, so pteval
 	 * advanced page by page restores each of them exactly but for A/D,
-	 * which it may set where they were clear (as upstream's restore).
+	 * which it may set where they were clear (as upstream's restore),
+	 * and, on x86, soft-dirty, which pte_mkdirty() sets with D: a restore
+	 * may over-report soft-dirty pages, never lose one.
 	 */
 	flush_cache_range(vma, start, end);
 	pteval = get_and_clear_full_ptes(mm, start, ptep, nr, 0);
