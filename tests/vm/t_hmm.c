@@ -203,7 +203,7 @@ static void run(const char *mode)
 	bool ok = true;
 	pid_t pid;
 
-	anon0 = mm_read_keyed("/proc/meminfo", "AnonPages:");
+	anon0 = meminfo("AnonPages:");
 	refs0 = bu_stat("restored_refs");
 	fflush(stdout);
 	pid = fork();
@@ -211,7 +211,7 @@ static void run(const char *mode)
 		exit(scenario());
 	waitpid(pid, &st, 0);
 	CHECK(&ok, WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: scenario status %#x", mode, st);
-	anon1 = mm_read_keyed("/proc/meminfo", "AnonPages:");
+	anon1 = meminfo("AnonPages:");
 	vt_diag("%s: AnonPages %lld -> %lld kB", mode, anon0, anon1);
 	CHECK(&ok, anon1 < anon0 + 512, "%s: AnonPages +%lld kB after exit", mode,
 	      anon1 - anon0);

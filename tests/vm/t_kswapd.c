@@ -12,11 +12,6 @@
 #define CHUNK		(32 * MB)
 #define WSF		"/proc/sys/vm/watermark_scale_factor"
 
-static long long meminfo_kb(const char *key)
-{
-	return mm_read_keyed("/proc/meminfo", key);
-}
-
 /* Re-dirtied: one page in the middle of every 8th folio. */
 static bool redirtied(size_t pg)
 {
@@ -43,8 +38,8 @@ int main(void)
 	 * Leave 3% of memory free: below the low watermark, which the raised
 	 * scale factor puts 10% of the zone above min, but above min itself.
 	 */
-	free_kb = meminfo_kb("MemFree:");
-	margin_kb = meminfo_kb("MemTotal:") * 3 / 100;
+	free_kb = meminfo("MemFree:");
+	margin_kb = meminfo("MemTotal:") * 3 / 100;
 	len = free_kb > margin_kb + 64 * 1024 ?
 	      (size_t)(free_kb - margin_kb) * KB / CHUNK * CHUNK : 0;
 	p = len ? mm_map_aligned(len, PMD_SIZE_) : NULL;

@@ -305,11 +305,6 @@ static bool race_exit_once(int iter)
 
 /* --- checks around each scenario ------------------------------------------ */
 
-static long long meminfo(const char *key)
-{
-	return mm_read_keyed("/proc/meminfo", key);
-}
-
 struct baseline {
 	long long anon;
 	int bad_pmd, bad_rss, bad_tables;

@@ -37,11 +37,6 @@ static void storm(int cpu, unsigned long kb)
 	}
 }
 
-static long long meminfo(const char *key)
-{
-	return mm_read_keyed("/proc/meminfo", key);
-}
-
 int main(void)
 {
 	pid_t kids[STORMERS];

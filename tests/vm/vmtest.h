@@ -110,6 +110,12 @@ static inline long long vmstat(const char *key)
 	return mm_read_keyed("/proc/vmstat", key);
 }
 
+/* A /proc/meminfo field ("AnonPages:"), in kB, or -1. */
+static inline long long meminfo(const char *key)
+{
+	return mm_read_keyed("/proc/meminfo", key);
+}
+
 /* Kernel log lines containing @what (e.g. "bad pmd"), or -1. */
 static inline int klog_count(const char *what)
 {
