@@ -41,9 +41,14 @@ esac
 
 cache_root="${BATCH_UNMAP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/batch_unmap}"
 
-ensure_packages flex bison bc libelf-dev libssl-dev dwarves cpio xz-utils \
-	make gcc "$SRC_PKG"
-[ -f "$SRC_TAR" ] || die "$SRC_TAR is missing although $SRC_PKG is installed"
+# --dir only looks: without the source package nothing can be cached.
+if [ "${1:-}" = --dir ]; then
+	dpkg-query -W -f='${Status}' "$SRC_PKG" 2>/dev/null | grep -q 'ok installed' || exit 1
+else
+	ensure_packages flex bison bc libelf-dev libssl-dev dwarves cpio xz-utils \
+		make gcc "$SRC_PKG"
+	[ -f "$SRC_TAR" ] || die "$SRC_TAR is missing although $SRC_PKG is installed"
+fi
 
 src_version="$(dpkg-query -W -f='${Version}' "$SRC_PKG")"
 
