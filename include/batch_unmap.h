@@ -11,6 +11,8 @@ enum bu_outcome {
 	BU_OUTCOME_DISCARD = 0,		/* PTEs cleared, pages freed */
 	BU_OUTCOME_RESTORE_DIRTY,	/* re-dirtied: PTEs restored, swap-backed */
 	BU_OUTCOME_RESTORE_REFS,	/* extra references: PTEs restored */
+	BU_OUTCOME_UNMAP,		/* file folio: PTEs cleared, rmap and refs
+					 * dropped; reclaim frees or writes it */
 	BU_OUTCOME_MAX,
 };
 
@@ -22,6 +24,13 @@ enum bu_flush {
 	BU_FLUSH_MAX,
 };
 
+/* The kind of folio a batch unmapped (batch_unmap:batch's kind). */
+enum bu_kind {
+	BU_KIND_LAZYFREE = 0,		/* anonymous, MADV_FREE'd */
+	BU_KIND_FILE,			/* page cache (not shmem) */
+	BU_KIND_MAX,
+};
+
 /* Why the module left a PTE to the stock path. */
 enum bu_decline {
 	BU_DECLINE_DISABLED = 0,	/* enabled=0 */
@@ -29,13 +38,16 @@ enum bu_decline {
 	BU_DECLINE_HWPOISON,		/* TTU_HWPOISON */
 	BU_DECLINE_NOT_LARGE,		/* order-0 folio */
 	BU_DECLINE_MIN_ORDER,		/* below min_order */
-	BU_DECLINE_NOT_LAZYFREE,	/* file or swap-backed anon folio */
+	BU_DECLINE_NOT_LAZYFREE,	/* swap-backed anon folio */
 	BU_DECLINE_SWAPCACHE,		/* lazyfree folio in the swap cache */
 	BU_DECLINE_UFFD_WP,		/* userfaultfd-wp VMA */
 	BU_DECLINE_NOT_PRESENT,		/* non-present PTE */
 	BU_DECLINE_PTE_UNUSED,		/* pte_unused() */
 	BU_DECLINE_BOUNDARY,		/* only 1 PTE before table/VMA/folio end */
 	BU_DECLINE_PTE_MISMATCH,	/* next PTE differs in more than PFN/A/D */
+	BU_DECLINE_FILE_OFF,		/* page-cache folio, file=0 */
+	BU_DECLINE_SHMEM,		/* shmem folio: out of scope */
+	BU_DECLINE_UFFD,		/* file folio in a userfaultfd VMA */
 	BU_DECLINE_MAX,
 };
 

@@ -50,6 +50,13 @@ enum bu_stat {
 	BU_STAT_FLUSH_CALLS,		/* counts calls beyond one per batch */
 	BU_STAT_PMD_BATCHES,
 	BU_STAT_PTES_RESTORED,
+	BU_STAT_FILE_BATCHES,		/* file batches (in batches too) */
+	BU_STAT_FILE_PTES,		/* their PTEs (in ptes_batched too) */
+	BU_STAT_REF_BATCHES,		/* referenced hook: runs batched */
+	BU_STAT_REF_PTES,		/* their PTEs */
+	BU_STAT_REF_YOUNG,		/* runs with a young PTE */
+	BU_STAT_REF_FILE,		/* runs of file folios (in ref_batches) */
+	BU_STAT_REF_DECLINES,		/* referenced hook calls declined */
 	BU_STAT_NR,
 };
 

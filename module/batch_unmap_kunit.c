@@ -187,7 +187,7 @@ static void policy_batches_lazyfree_large(struct kunit *test)
 {
 	struct policy_ctx *ctx = policy_setup(test, 4, true, false);
 
-	KUNIT_EXPECT_EQ(test, bu_folio_policy(ctx->folio, &ctx->vma, TTU_BATCH_FLUSH, 1),
+	KUNIT_EXPECT_EQ(test, bu_folio_policy(ctx->folio, &ctx->vma, TTU_BATCH_FLUSH, 1, true),
 			BU_MAY_BATCH);
 	policy_teardown(ctx);
 }
@@ -197,29 +197,51 @@ static void policy_declines(struct kunit *test)
 	struct policy_ctx *ctx;
 
 	ctx = policy_setup(test, 0, true, false);
-	KUNIT_EXPECT_EQ(test, bu_folio_policy(ctx->folio, &ctx->vma, 0, 1),
+	KUNIT_EXPECT_EQ(test, bu_folio_policy(ctx->folio, &ctx->vma, 0, 1, true),
 			BU_DECLINE_NOT_LARGE);
 	policy_teardown(ctx);
 
 	ctx = policy_setup(test, 2, true, false);
-	KUNIT_EXPECT_EQ(test, bu_folio_policy(ctx->folio, &ctx->vma, 0, 3),
+	KUNIT_EXPECT_EQ(test, bu_folio_policy(ctx->folio, &ctx->vma, 0, 3, true),
 			BU_DECLINE_MIN_ORDER);
-	KUNIT_EXPECT_EQ(test, bu_folio_policy(ctx->folio, &ctx->vma, TTU_HWPOISON, 1),
+	KUNIT_EXPECT_EQ(test, bu_folio_policy(ctx->folio, &ctx->vma, TTU_HWPOISON, 1, true),
 			BU_DECLINE_HWPOISON);
 	vm_flags_init(&ctx->vma, VM_UFFD_WP);
 	if (userfaultfd_wp(&ctx->vma))
-		KUNIT_EXPECT_EQ(test, bu_folio_policy(ctx->folio, &ctx->vma, 0, 1),
+		KUNIT_EXPECT_EQ(test, bu_folio_policy(ctx->folio, &ctx->vma, 0, 1, true),
 				BU_DECLINE_UFFD_WP);
 	policy_teardown(ctx);
 
 	ctx = policy_setup(test, 2, true, true);
-	KUNIT_EXPECT_EQ(test, bu_folio_policy(ctx->folio, &ctx->vma, 0, 1),
+	KUNIT_EXPECT_EQ(test, bu_folio_policy(ctx->folio, &ctx->vma, 0, 1, true),
 			BU_DECLINE_NOT_LAZYFREE);
 	policy_teardown(ctx);
 
+	/* shmem: out of scope; page cache with file=0 or in a uffd VMA. */
+	ctx = policy_setup(test, 2, false, true);
+	KUNIT_EXPECT_EQ(test, bu_folio_policy(ctx->folio, &ctx->vma, 0, 1, true),
+			BU_DECLINE_SHMEM);
+	policy_teardown(ctx);
+
 	ctx = policy_setup(test, 2, false, false);
-	KUNIT_EXPECT_EQ(test, bu_folio_policy(ctx->folio, &ctx->vma, 0, 1),
-			BU_DECLINE_NOT_LAZYFREE);
+	KUNIT_EXPECT_EQ(test, bu_folio_policy(ctx->folio, &ctx->vma, 0, 1, false),
+			BU_DECLINE_FILE_OFF);
+	vm_flags_init(&ctx->vma, VM_UFFD_MISSING);
+	if (userfaultfd_armed(&ctx->vma))
+		KUNIT_EXPECT_EQ(test, bu_folio_policy(ctx->folio, &ctx->vma, 0, 1, true),
+				BU_DECLINE_UFFD);
+	policy_teardown(ctx);
+}
+
+/* Page-cache large folios batch, with file=1, outside userfaultfd VMAs. */
+static void policy_batches_file_large(struct kunit *test)
+{
+	struct policy_ctx *ctx = policy_setup(test, 4, false, false);
+
+	KUNIT_EXPECT_EQ(test, bu_folio_policy(ctx->folio, &ctx->vma, TTU_BATCH_FLUSH, 1, true),
+			BU_MAY_BATCH);
+	KUNIT_EXPECT_EQ(test, bu_folio_policy(ctx->folio, &ctx->vma, TTU_HWPOISON, 1, true),
+			BU_DECLINE_HWPOISON);
 	policy_teardown(ctx);
 }
 
@@ -272,6 +294,7 @@ static struct kunit_case batch_unmap_cases[] = {
 	KUNIT_CASE(limit_stops_at_folio_end),
 	KUNIT_CASE(policy_batches_lazyfree_large),
 	KUNIT_CASE(policy_declines),
+	KUNIT_CASE(policy_batches_file_large),
 	KUNIT_CASE(flush_step_chunks_near_the_ceiling),
 	KUNIT_CASE(flush_step_one_flush),
 	{}

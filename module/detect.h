@@ -2,9 +2,10 @@
 /*
  * batch_unmap: which PTEs may be unmapped as one batch.
  *
- * The rules (see README "Batching rules") in one place:
- *  - only large, anonymous, lazyfree (!swapbacked) folios, never under
- *    TTU_HWPOISON and never in a userfaultfd-wp VMA;
+ * The rules (docs/design.md "Batching rules") in one place:
+ *  - only large folios that are anonymous and lazyfree (!swapbacked), or
+ *    in the page cache (not shmem), never under TTU_HWPOISON; lazyfree
+ *    ones never in a userfaultfd-wp VMA, file ones in no userfaultfd VMA;
  *  - a batch never leaves the current page table, the VMA or the folio, and
  *    its size is computed afresh for every PTE the walk visits;
  *  - all PTEs of a batch are present, map consecutive pages and are equal in
@@ -36,13 +37,14 @@
  * @vma: the VMA being walked
  * @flags: the try_to_unmap() flags
  * @min_order: smallest folio order to batch
+ * @file: whether page-cache folios may be batched
  *
  * Return: %BU_MAY_BATCH, or the reason to leave the folio to the stock path.
  */
 static inline enum bu_decline bu_folio_policy(struct folio *folio,
 					      struct vm_area_struct *vma,
 					      enum ttu_flags flags,
-					      unsigned int min_order)
+					      unsigned int min_order, bool file)
 {
 	if (flags & TTU_HWPOISON)
 		return BU_DECLINE_HWPOISON;
@@ -50,7 +52,23 @@ static inline enum bu_decline bu_folio_policy(struct folio *folio,
 		return BU_DECLINE_NOT_LARGE;
 	if (folio_order(folio) < min_order)
 		return BU_DECLINE_MIN_ORDER;
-	if (!folio_test_anon(folio) || folio_test_swapbacked(folio))
+	if (!folio_test_anon(folio)) {
+		/* Not reclaimable without swap: untested, so not batched. */
+		if (folio_test_swapbacked(folio))
+			return BU_DECLINE_SHMEM;
+		if (!file)
+			return BU_DECLINE_FILE_OFF;
+		/*
+		 * uffd-wp needs a marker in place of each cleared PTE
+		 * (pte_install_uffd_wp_if_needed()): as upstream's final
+		 * version does, leave every userfaultfd VMA to the stock
+		 * path.
+		 */
+		if (userfaultfd_armed(vma))
+			return BU_DECLINE_UFFD;
+		return BU_MAY_BATCH;
+	}
+	if (folio_test_swapbacked(folio))
 		return BU_DECLINE_NOT_LAZYFREE;
 	/* The stock path warns about this inconsistency: let it. */
 	if (folio_test_swapcache(folio))

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * batch_unmap: batched unmap of lazyfree large folios during reclaim.
+ * batch_unmap: batched unmap of large folios during reclaim.
  *
  * Registered on the try_to_unmap_one() hook of our 6.12 patch, the module
- * unmaps all PTEs that map a lazyfree (MADV_FREE) large folio in one batch
- * instead of one by one: one TLB flush per batch instead of one per page,
- * and the rmap of the whole batch removed at once, so a fully unmapped folio
- * never looks partially mapped and is never queued for deferred split.
- * Anything it is not sure about is left to the stock path (declined).
+ * unmaps all PTEs that map a lazyfree (MADV_FREE) or page-cache large folio
+ * in one batch instead of one by one: one TLB flush per batch instead of one
+ * per page, and the rmap of the whole batch removed at once, so a fully
+ * unmapped lazyfree folio never looks partially mapped and is never queued
+ * for deferred split.  Its referenced hook tests and clears the young bits
+ * of such a run in one step of folio_referenced_one()'s walk.  Anything it
+ * is not sure about is left to the stock path (declined).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -20,13 +22,43 @@
 #include <asm/tlbflush.h>
 
 #include "batch_unmap.h"
+#include "../include/bu_version.h"
 
 #define CREATE_TRACE_POINTS
 #include "trace.h"
 
 static bool enabled = true;
 module_param(enabled, bool, 0644);
-MODULE_PARM_DESC(enabled, "Batch lazyfree large folios (default: 1)");
+MODULE_PARM_DESC(enabled, "Batch at all; 0 declines everything (default: 1)");
+
+/* Under bu_param_lock: the hook is registered (set by init, cleared by exit). */
+static bool bu_registered;
+static DEFINE_MUTEX(bu_param_lock);
+static int bu_hook_update(bool *param, bool val);
+
+/* file= and referenced= change what the kernel calls the hook for. */
+static int hook_param_set(const char *val, const struct kernel_param *kp)
+{
+	bool on;
+
+	if (kstrtobool(val, &on))
+		return -EINVAL;
+	return bu_hook_update(kp->arg, on);
+}
+
+static const struct kernel_param_ops hook_param_ops = {
+	.set = hook_param_set,
+	.get = param_get_bool,
+};
+
+static bool file = true;
+module_param_cb(file, &hook_param_ops, &file, 0644);
+MODULE_PARM_DESC(file, "Batch the unmap of page-cache large folios (default: 1)");
+
+static bool referenced = true;
+module_param_cb(referenced, &hook_param_ops, &referenced, 0644);
+MODULE_PARM_DESC(referenced,
+		 "Batch reclaim's young-bit check of large folios (default: 1)");
 
 static unsigned int min_order = 1;
 
@@ -99,7 +131,6 @@ MODULE_PARM_DESC(flush,
 /* kprobes= may be given at load time, before the probes can be armed. */
 static bool kprobes;
 static bool bu_ready;
-static DEFINE_MUTEX(bu_param_lock);
 
 static int kprobes_set(const char *val, const struct kernel_param *kp)
 {
@@ -216,7 +247,7 @@ static enum ttu_hook_result bu_account(struct ttu_hook_args *args,
 	bu_count(BU_STAT_PTES, nr);
 	if (nr != 1U << order)
 		bu_count(BU_STAT_PARTIAL, 1);
-	trace_batch(pfn, order, nr, outcome, flush);
+	trace_batch(pfn, order, nr, outcome, flush, BU_KIND_LAZYFREE);
 
 	switch (outcome) {
 	case BU_OUTCOME_RESTORE_DIRTY:
@@ -237,21 +268,19 @@ static enum ttu_hook_result bu_account(struct ttu_hook_args *args,
 }
 
 /*
- * Unmap @nr PTEs from @args->pvmw->pte, which bu_pte_batch() found uniform:
- * clear, flush once, then discard the pages or restore the PTEs.
+ * Clear @nr PTEs from @args->pvmw->pte, which bu_pte_batch() found uniform,
+ * and flush them once (now or deferred to reclaim's batch).  Returns the
+ * first PTE with the dirty and young bits of all of them; *@flush says how
+ * the flush was done.
  */
-static enum ttu_hook_result bu_unmap_batch(struct ttu_hook_args *args,
-					   pte_t first, unsigned int nr)
+static __always_inline pte_t bu_clear_flush(struct ttu_hook_args *args,
+					    unsigned int nr,
+					    enum bu_flush *flush)
 {
 	struct vm_area_struct *vma = args->vma;
 	struct mm_struct *mm = vma->vm_mm;
-	struct folio *folio = args->folio;
 	unsigned long start = args->pvmw->address;
 	unsigned long end = start + nr * PAGE_SIZE;
-	pte_t *ptep = args->pvmw->pte;
-	struct page *page = folio_page(folio, pte_pfn(first) - folio_pfn(folio));
-	enum bu_outcome outcome;
-	enum bu_flush flush;
 	pte_t pteval;
 
 	lockdep_assert_held(args->pvmw->ptl);
@@ -266,11 +295,11 @@ static enum ttu_hook_result bu_unmap_batch(struct ttu_hook_args *args,
 	 * may over-report soft-dirty pages, never lose one.
 	 */
 	flush_cache_range(vma, start, end);
-	pteval = get_and_clear_full_ptes(mm, start, ptep, nr, 0);
+	pteval = get_and_clear_full_ptes(mm, start, args->pvmw->pte, nr, 0);
 
 	if (!pte_accessible(mm, pteval)) {
 		/* Like ptep_clear_flush(): no TLB can cache these entries. */
-		flush = BU_FLUSH_NONE;
+		*flush = BU_FLUSH_NONE;
 	} else if (try_to_unmap_flush_deferred(mm, args->flags, pteval, start,
 					       end)) {
 		/*
@@ -280,13 +309,33 @@ static enum ttu_hook_result bu_unmap_batch(struct ttu_hook_args *args,
 		 * architecture guarantees a write through it traps
 		 * (clear->dirty on an unmapped PTE), so no write is lost.
 		 */
-		flush = BU_FLUSH_DEFERRED;
+		*flush = BU_FLUSH_DEFERRED;
 	} else {
 		bu_flush_now(vma, start, nr);
-		flush = BU_FLUSH_RANGE;
+		*flush = BU_FLUSH_RANGE;
 	}
-	bu_count(BU_STAT_FLUSH_DEFERRED + flush, 1);
+	bu_count(BU_STAT_FLUSH_DEFERRED + *flush, 1);
+	return pteval;
+}
 
+/*
+ * Unmap @nr uniform PTEs of a lazyfree folio from @args->pvmw->pte: clear,
+ * flush once, then discard the pages or restore the PTEs.
+ */
+static enum ttu_hook_result bu_unmap_batch(struct ttu_hook_args *args,
+					   pte_t first, unsigned int nr)
+{
+	struct vm_area_struct *vma = args->vma;
+	struct mm_struct *mm = vma->vm_mm;
+	struct folio *folio = args->folio;
+	unsigned long start = args->pvmw->address;
+	pte_t *ptep = args->pvmw->pte;
+	struct page *page = folio_page(folio, pte_pfn(first) - folio_pfn(folio));
+	enum bu_outcome outcome;
+	enum bu_flush flush;
+	pte_t pteval;
+
+	pteval = bu_clear_flush(args, nr, &flush);
 	if (pte_dirty(pteval))
 		folio_mark_dirty(folio);
 
@@ -305,6 +354,46 @@ static enum ttu_hook_result bu_unmap_batch(struct ttu_hook_args *args,
 	}
 
 	return bu_account(args, pte_pfn(first), nr, outcome, flush);
+}
+
+/*
+ * Unmap @nr uniform PTEs of a page-cache folio from @args->pvmw->pte, as
+ * the stock path does for each (upstream 7.0 does it for the batch): clear,
+ * flush once, carry the dirty bit to the folio, drop the mappings.  The
+ * folio is locked, so it stays in the page cache until reclaim decides;
+ * nothing is restored.
+ */
+static enum ttu_hook_result bu_unmap_file(struct ttu_hook_args *args,
+					  pte_t first, unsigned int nr)
+{
+	struct vm_area_struct *vma = args->vma;
+	struct mm_struct *mm = vma->vm_mm;
+	struct folio *folio = args->folio;
+	struct page *page = folio_page(folio, pte_pfn(first) - folio_pfn(folio));
+	enum bu_flush flush;
+	pte_t pteval;
+
+	pteval = bu_clear_flush(args, nr, &flush);
+	/* A write through any of the PTEs must reach the file. */
+	if (pte_dirty(pteval))
+		folio_mark_dirty(folio);
+	/* Update high watermark before we lower rss. */
+	update_hiwater_rss(mm);
+	add_mm_counter(mm, mm_counter_file(folio), -(long)nr);
+	folio_remove_rmap_ptes(folio, page, nr, vma);
+	if (vma->vm_flags & VM_LOCKED)
+		mlock_drain_local();
+	folio_put_refs(folio, nr);
+
+	bu_count(BU_STAT_FILE_BATCHES, 1);
+	bu_count(BU_STAT_FILE_PTES, nr);
+	bu_count(BU_STAT_PTES, nr);
+	if (nr != folio_nr_pages(folio))
+		bu_count(BU_STAT_PARTIAL, 1);
+	trace_batch(pte_pfn(first), folio_order(folio), nr, BU_OUTCOME_UNMAP,
+		    flush, BU_KIND_FILE);
+	args->nr = nr;
+	return nr == folio_nr_pages(folio) ? TTU_HOOK_DONE : TTU_HOOK_CONTINUE;
 }
 
 /*
@@ -382,8 +471,11 @@ static enum bu_decline bu_pmd_policy(struct ttu_hook_args *args)
 
 	if (!READ_ONCE(pmd_discard))
 		return BU_DECLINE_PMD_MAPPED;
+	/* PMD-mapped page-cache folios are split (zapped) by the stock path. */
+	if (!folio_test_anon(folio))
+		return BU_DECLINE_PMD_MAPPED;
 	why = bu_folio_policy(folio, args->vma, args->flags,
-			      READ_ONCE(min_order));
+			      READ_ONCE(min_order), false);
 	if (why != BU_MAY_BATCH)
 		return why;
 	/* Exactly the whole folio, mapped by this one present PMD. */
@@ -413,7 +505,7 @@ static enum ttu_hook_result bu_unmap(struct ttu_hook_args *args)
 		return bu_unmap_pmd(args);
 	}
 	why = bu_folio_policy(args->folio, args->vma, args->flags,
-			      READ_ONCE(min_order));
+			      READ_ONCE(min_order), READ_ONCE(file));
 	if (why != BU_MAY_BATCH)
 		goto decline;
 
@@ -434,6 +526,8 @@ static enum ttu_hook_result bu_unmap(struct ttu_hook_args *args)
 		why = max < 2 ? BU_DECLINE_BOUNDARY : BU_DECLINE_PTE_MISMATCH;
 		goto decline;
 	}
+	if (!folio_test_anon(args->folio))
+		return bu_unmap_file(args, pte, nr);
 	return bu_unmap_batch(args, pte, nr);
 
 decline:
@@ -442,14 +536,120 @@ decline:
 }
 
 /*
- * The kernel calls the hook only for the folios it declares: small and
- * swap-backed or file folios cost nothing but one static branch.
+ * The referenced hook: one step of folio_referenced_one()'s walk, under the
+ * PTL, for lazyfree and page-cache large folios (file= does not apply).
+ * Tests and clears the young bits of the run of uniform PTEs from the
+ * current one (the run bu_unmap() would batch), or declines (-1).  Only
+ * young bits change, so no restore is ever needed; the kernel does the MMU
+ * notifiers for the run.
  */
-static const struct ttu_hook_ops bu_hook_ops = {
-	.folios = TTU_HOOK_ANON_LAZYFREE,
+static int bu_referenced(struct ttu_hook_args *args)
+{
+	struct page_vma_mapped_walk *pvmw = args->pvmw;
+	struct vm_area_struct *vma = args->vma;
+	struct folio *folio = args->folio;
+	unsigned long addr = pvmw->address;
+	unsigned int i, max, nr;
+	bool young = false;
+	pte_t pte;
+
+	lockdep_assert_held(pvmw->ptl);
+
+	/* Re-checked here: the walk chose to call us before we knew. */
+	if (!READ_ONCE(enabled) || !READ_ONCE(referenced) || !pvmw->pte ||
+	    !folio_test_large(folio) || folio_test_swapbacked(folio) ||
+	    folio_order(folio) < READ_ONCE(min_order))
+		goto decline;
+	pte = ptep_get(pvmw->pte);
+	if (!pte_present(pte) || pte_unused(pte))
+		goto decline;
+	max = bu_batch_limit(folio, vma, addr, pte);
+	nr = bu_pte_batch(pvmw->pte, pte, max);
+	if (nr < 2)
+		goto decline;
+
+	/*
+	 * What ptep_clear_flush_young() does for each: on x86 clearing the
+	 * accessed bit needs no flush (a stale TLB entry only delays the next
+	 * time it is set); elsewhere flush the run once if any was young.
+	 */
+	for (i = 0; i < nr; i++)
+		young |= ptep_test_and_clear_young(vma, addr + i * PAGE_SIZE,
+						   pvmw->pte + i);
+#ifndef CONFIG_X86
+	if (young)
+		flush_tlb_range(vma, addr, addr + nr * PAGE_SIZE);
+#endif
+
+	bu_count(BU_STAT_REF_BATCHES, 1);
+	bu_count(BU_STAT_REF_PTES, nr);
+	if (young)
+		bu_count(BU_STAT_REF_YOUNG, 1);
+	if (!folio_test_anon(folio))
+		bu_count(BU_STAT_REF_FILE, 1);
+	trace_referenced(pte_pfn(pte), folio_order(folio), nr, young,
+			 folio_test_anon(folio) ? BU_KIND_LAZYFREE : BU_KIND_FILE);
+	args->nr = nr;
+	return young;
+
+decline:
+	bu_count(BU_STAT_REF_DECLINES, 1);
+	return -1;
+}
+
+/*
+ * The kernel calls the hooks only for the folios they declare: small,
+ * swap-backed and shmem folios, and page-cache ones with file=0, cost
+ * nothing but one static branch.  Set by bu_hook_register().
+ */
+static struct ttu_hook_ops bu_hook_ops = {
 	.min_order = 1,
 	.unmap = bu_unmap,
 };
+
+/* Register the hooks for what file= and referenced= ask; bu_param_lock. */
+static int bu_hook_register(void)
+{
+	unsigned int kinds = TTU_HOOK_ANON_LAZYFREE | TTU_HOOK_FILE;
+	int ret;
+
+	lockdep_assert_held(&bu_param_lock);
+	/* Lazyfree and page-cache folios: neither is swap-backed. */
+	bu_hook_ops.folios = file ? kinds : TTU_HOOK_ANON_LAZYFREE;
+	bu_hook_ops.ref_folios = referenced ? kinds : 0;
+	bu_hook_ops.referenced = referenced ? bu_referenced : NULL;
+	ret = try_to_unmap_hook_register(&bu_hook_ops);
+	bu_registered = !ret;
+	return ret;
+}
+
+/*
+ * Set file= or referenced= (*@param) to @val.  Once loaded, the hooks are
+ * registered again with the new folio kinds: in between, reclaim takes the
+ * stock path.  If that fails (another module took the hook meanwhile),
+ * the old value stays and the module is left without its hooks.
+ */
+static int bu_hook_update(bool *param, bool val)
+{
+	bool old;
+	int ret = 0;
+
+	mutex_lock(&bu_param_lock);
+	old = *param;
+	*param = val;
+	if (bu_registered && old != val) {
+		try_to_unmap_hook_unregister(&bu_hook_ops);
+		bu_registered = false;
+		ret = bu_hook_register();
+		if (ret) {
+			*param = old;
+			pr_err("cannot register the hooks again: %d; batching is off until reloaded\n",
+			       ret);
+		}
+	}
+	mutex_unlock(&bu_param_lock);
+	return ret;
+}
 
 static int __init batch_unmap_init(void)
 {
@@ -462,32 +662,34 @@ static int __init batch_unmap_init(void)
 	mutex_lock(&bu_param_lock);
 	bu_ready = true;
 	ret = kprobes ? bu_probes_set(true) : 0;
-	mutex_unlock(&bu_param_lock);
-	if (ret)
-		goto stats_exit;
-
-	ret = try_to_unmap_hook_register(&bu_hook_ops);
-	if (ret) {
-		pr_err("cannot register the try_to_unmap hook: %d%s\n", ret,
-		       ret == -EBUSY ? " (another module holds it)" : "");
-		goto probes_off;
+	if (!ret) {
+		ret = bu_hook_register();
+		if (ret) {
+			pr_err("cannot register the try_to_unmap hook: %d%s\n",
+			       ret, ret == -EBUSY ? " (another module holds it)" : "");
+			bu_probes_set(false);
+		}
 	}
-	pr_info("loaded: enabled=%d min_order=%u pmd=%d flush=%s kprobes=%d\n",
-		enabled, min_order, pmd_discard, bu_flush_names[flush_policy], kprobes);
+	if (ret)
+		bu_ready = false;
+	mutex_unlock(&bu_param_lock);
+	if (ret) {
+		bu_stats_exit();
+		return ret;
+	}
+	pr_info("loaded: enabled=%d file=%d referenced=%d min_order=%u pmd=%d flush=%s kprobes=%d\n",
+		enabled, file, referenced, min_order, pmd_discard,
+		bu_flush_names[flush_policy], kprobes);
 	return 0;
-
-probes_off:
-	bu_probes_set(false);
-stats_exit:
-	bu_stats_exit();
-	return ret;
 }
 
 static void __exit batch_unmap_exit(void)
 {
-	/* Waits until no CPU is inside bu_unmap(). */
-	try_to_unmap_hook_unregister(&bu_hook_ops);
 	mutex_lock(&bu_param_lock);
+	/* Waits until no CPU is inside bu_unmap() or bu_referenced(). */
+	if (bu_registered)
+		try_to_unmap_hook_unregister(&bu_hook_ops);
+	bu_registered = false;
 	bu_probes_set(false);
 	bu_ready = false;
 	mutex_unlock(&bu_param_lock);
@@ -500,5 +702,6 @@ module_exit(batch_unmap_exit);
 
 MODULE_IMPORT_NS(RMAP_HOOK);
 MODULE_LICENSE("GPL");
-MODULE_DESCRIPTION("Batched unmap of lazyfree large folios during reclaim");
+MODULE_VERSION(BU_VERSION);
+MODULE_DESCRIPTION("Batched unmap of lazyfree and page-cache large folios during reclaim");
 MODULE_AUTHOR("batch_unmap developers");

@@ -3,7 +3,7 @@
  * batch_unmap: counters in debugfs.
  *
  * /sys/kernel/debug/batch_unmap/stats holds one "name value" line per
- * counter (names are stable; new ones are only appended).  Writing "0"
+ * counter (names are stable: match on them, not on line numbers).  Writing "0"
  * resets all counters.  /sys/kernel/debug/batch_unmap/kprobes lists each
  * kprobe with its state: "armed", "off" or "error <errno>".
  */
@@ -52,6 +52,16 @@ static const char *const bu_stat_names[BU_STAT_NR] = {
 	[BU_STAT_FLUSH_CALLS]		= "flush_range_calls",
 	[BU_STAT_PMD_BATCHES]		= "pmd_batches",
 	[BU_STAT_PTES_RESTORED]		= "ptes_restored",
+	[BU_STAT_DECLINE + BU_DECLINE_FILE_OFF]	= "decline_file_off",
+	[BU_STAT_DECLINE + BU_DECLINE_SHMEM]	= "decline_shmem",
+	[BU_STAT_DECLINE + BU_DECLINE_UFFD]	= "decline_uffd",
+	[BU_STAT_FILE_BATCHES]		= "file_batches",
+	[BU_STAT_FILE_PTES]		= "file_ptes",
+	[BU_STAT_REF_BATCHES]		= "ref_batches",
+	[BU_STAT_REF_PTES]		= "ref_ptes",
+	[BU_STAT_REF_YOUNG]		= "ref_young",
+	[BU_STAT_REF_FILE]		= "ref_file_batches",
+	[BU_STAT_REF_DECLINES]		= "ref_declines",
 };
 
 static struct dentry *bu_debugfs;
@@ -78,9 +88,11 @@ static int stats_show(struct seq_file *m, void *v)
 	for (i = 0; i < BU_STAT_NR; i++)
 		val[i] = bu_stat_sum(i);
 	val[BU_STAT_BATCHES] = val[BU_STAT_DISCARDS] + val[BU_STAT_RESTORE_DIRTY] +
-			       val[BU_STAT_RESTORE_REFS];
+			       val[BU_STAT_RESTORE_REFS] + val[BU_STAT_FILE_BATCHES];
 	val[BU_STAT_WHOLE] = val[BU_STAT_BATCHES] - val[BU_STAT_PARTIAL];
-	val[BU_STAT_PAGES_DISCARDED] = val[BU_STAT_PTES] - val[BU_STAT_PTES_RESTORED];
+	/* Lazyfree pages freed: file batches leave the folio to reclaim. */
+	val[BU_STAT_PAGES_DISCARDED] = val[BU_STAT_PTES] - val[BU_STAT_PTES_RESTORED] -
+				       val[BU_STAT_FILE_PTES];
 	/* One call per batch flushed now, plus the extra chunks. */
 	val[BU_STAT_FLUSH_CALLS] += val[BU_STAT_FLUSH_RANGE];
 	val[BU_STAT_CALLS] = val[BU_STAT_BATCHES];
