@@ -11,25 +11,33 @@
 #                      builds): /vm/batch_unmap.ko, /vm/batch_unmap_kunit.ko,
 #                      /vm/bu_test_delay.ko (a test helper),
 #                      /vm/guest-lib.sh, /vm/guest-tests.sh, unmapstat,
-#                      lazyfree-bench and the VM tests in /vm/bin, and
+#                      lazyfree-bench, file-bench and the VM tests in
+#                      /vm/bin, and
 #                      bpftool and jq
 #   --bin PATH         put a host program (dynamically linked, e.g. bpftool or
 #                      jq) into /usr/bin with the libraries it needs
 #   --cpus N           vCPUs (default $VM_CPUS or 2)
 #   --mem SIZE         memory, QEMU syntax (default $VM_MEM or 2G)
 #   (VM_TCG_THREAD=single runs all vCPUs in one host thread: a diagnosis
-#   aid for multi-threaded TCG effects, e.g. cross-vCPU code patching)
+#   aid for multi-threaded TCG effects, e.g. cross-vCPU code patching;
+#   VM_ACCEL=auto|kvm|tcg: auto, the default, uses KVM when /dev/kvm boots
+#   a guest in a short probe, remembered per host boot, else TCG)
 #   --numa             two NUMA nodes, one vCPU and half the memory each
 #   --timeout SEC      kill the VM after SEC seconds (default $VM_TIMEOUT or 900)
 #   --kernel DIR       kernel build directory (default: kernel/build.sh)
 #   --out DIR          where console.log and out.log go (default build/vm)
 #   --shell            interactive shell on the console instead of a command
 #   --allow-warn       do not fail on WARN splats (for tests that expect one)
+#   --no-disk          no virtio disks (by default two are made afresh for
+#                      every boot: XFS on /dev/vda mounted at /mnt/xfs, the
+#                      file-folio tests' filesystem, and ext4 on /dev/vdb at
+#                      /mnt/ext4, the control without large folios; their
+#                      sizes: $VM_XFS_SIZE, default 1G, $VM_EXT4_SIZE, 256M)
 #
 # The kernel console goes to DIR/console.log; the command's output goes to
 # the terminal and DIR/out.log.  An oops, BUG, WARN or panic on the console,
 # or a timeout, fails the run (exit 1 or 124) and prints the console log
-# around it.  KVM is never used: on this machine /dev/kvm hangs guests.
+# around it.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -40,13 +48,15 @@ cpus="${VM_CPUS:-2}"
 mem="${VM_MEM:-2G}"
 tcg_thread="${VM_TCG_THREAD:-multi}"
 case "$tcg_thread" in multi|single) ;; *) die "VM_TCG_THREAD must be multi or single" ;; esac
+accel="${VM_ACCEL:-auto}"
+case "$accel" in auto|kvm|tcg) ;; *) die "VM_ACCEL must be auto, kvm or tcg, not '$accel'" ;; esac
 timeout="${VM_TIMEOUT:-900}"
-numa=0 shell=0 allow_warn=0 project=0
+numa=0 shell=0 allow_warn=0 project=0 disk=1
 kdir="" out="$top/build/vm" cmd=""
 files=()
 bins=()
 
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0" >&2; exit 2; }
 need() { [ $# -ge 2 ] && [ -n "$2" ] || { warn "$1 needs a value"; usage; }; }
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -61,6 +71,7 @@ while [ $# -gt 0 ]; do
 	--out) need "$@"; out="$2"; shift 2 ;;
 	--shell) shell=1; shift ;;
 	--allow-warn) allow_warn=1; shift ;;
+	--no-disk) disk=0; shift ;;
 	-h|--help) usage ;;
 	--) shift; cmd="$*"; break ;;
 	-*) warn "unknown option $1"; usage ;;
@@ -74,14 +85,16 @@ case "$mem" in *[!0-9MGmgk]*|'') die "--mem must look like 2G or 1536M, not '$me
 [ "$shell" = 1 ] || [ -n "$cmd" ] || { warn "no command given"; usage; }
 
 ensure_packages qemu-system-x86 busybox-static cpio
+[ "$disk" = 1 ] && ensure_packages xfsprogs e2fsprogs
 if [ "$project" = 1 ]; then
-	for f in module/batch_unmap.ko build/bin/unmapstat build/bin/lazyfree-bench; do
+	for f in module/batch_unmap.ko build/bin/unmapstat build/bin/lazyfree-bench build/bin/file-bench; do
 		[ -f "$top/$f" ] || die "--project: $f is not built; run make first"
 	done
 	files+=("$top/module/batch_unmap.ko:batch_unmap.ko"
 		"$top/tests/vm/guest-lib.sh:guest-lib.sh"
 		"$top/tests/vm/guest-tests.sh:guest-tests.sh"
-		"$top/build/bin/unmapstat" "$top/build/bin/lazyfree-bench")
+		"$top/build/bin/unmapstat" "$top/build/bin/lazyfree-bench"
+		"$top/build/bin/file-bench")
 	[ -f "$top/module/batch_unmap_kunit.ko" ] &&
 		files+=("$top/module/batch_unmap_kunit.ko:batch_unmap_kunit.ko")
 	[ -f "$top/tests/vm/kmod/bu_test_delay.ko" ] &&
@@ -139,6 +152,45 @@ fi
 (cd "$root" && find . -print0 | cpio --null -o -H newc --quiet) >"$out/initramfs.cpio"
 
 # --- QEMU -------------------------------------------------------------------
+# KVM if it works.  A broken /dev/kvm (e.g. a nested or paravirtual one)
+# can hang a guest instead of failing, so probe with a short boot first:
+# the kernel without an initramfs panics at once and, with panic=-1 and
+# -no-reboot, QEMU exits.  The verdict is kept for this host boot.
+kvm_probe() {	# kvm_probe: 0 if KVM boots the kernel; else prints why
+	local key cache="$out/kvm-probe" plog="$out/kvm-probe.log"
+	[ -e /dev/kvm ] || { echo "no /dev/kvm"; return 1; }
+	[ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo "/dev/kvm is not accessible to $(id -un)"; return 1; }
+	key="$(cat /proc/sys/kernel/random/boot_id 2>/dev/null) $(qemu-system-x86_64 --version | head -n 1)"
+	if [ -f "$cache" ] && [ "$(head -n 1 "$cache")" = "$key" ]; then
+		sed -n 2p "$cache"
+		[ "$(sed -n 3p "$cache")" = ok ]
+		return
+	fi
+	local rc=0 why
+	timeout 20 qemu-system-x86_64 -accel kvm -cpu host -m 256M -smp 1 -kernel "$bz" \
+		-no-reboot -nodefaults -display none -serial "file:$plog" \
+		-append "console=ttyS0 panic=-1" >/dev/null 2>&1 || rc=$?
+	if [ "$rc" = 124 ]; then
+		why="a probe boot under KVM hung (20 s)"
+	elif ! grep -q 'Kernel panic\|VFS' "$plog" 2>/dev/null; then
+		why="a probe boot under KVM failed (qemu exit $rc)"
+	fi
+	{ echo "$key"; echo "${why:-KVM works}"; [ -z "${why:-}" ] && echo ok || echo bad; } >"$cache"
+	echo "${why:-KVM works}"
+	[ -z "${why:-}" ]
+}
+accel_desc=TCG
+qaccel=(-accel "tcg,thread=$tcg_thread" -cpu max)
+if [ "$accel" != tcg ]; then
+	if why="$(kvm_probe)"; then
+		accel_desc=KVM
+		qaccel=(-accel kvm -cpu host)
+	elif [ "$accel" = kvm ]; then
+		die "VM_ACCEL=kvm, but $why"
+	else
+		log "vm: TCG, not KVM: $why (VM_ACCEL=tcg skips the probe)"
+	fi
+fi
 console="$out/console.log"
 result="$out/out.log"
 : >"$console"
@@ -148,9 +200,23 @@ smp="$cpus"
 # the kernel warn about the topology.
 [ "$numa" = 1 ] && smp="$cpus,sockets=2,cores=$((cpus / 2)),threads=1"
 [ "$numa" = 1 ] && [ $((cpus % 2)) != 0 ] && die "--numa needs an even number of vCPUs"
-qemu=(qemu-system-x86_64 -accel "tcg,thread=$tcg_thread" -cpu max -m "$mem" -smp "$smp"
+qemu=(qemu-system-x86_64 "${qaccel[@]}" -m "$mem" -smp "$smp"
 	-kernel "$bz" -initrd "$out/initramfs.cpio" -no-reboot -nodefaults
 	-append "console=ttyS0,115200 panic=-1 mitigations=off nokaslr")
+if [ "$disk" = 1 ]; then
+	# Fresh filesystems for every boot: no state leaks from run to run.
+	xfs_size="${VM_XFS_SIZE:-1G}" ext4_size="${VM_EXT4_SIZE:-256M}"
+	rm -f "$out/xfs.img" "$out/ext4.img"
+	truncate -s "$xfs_size" "$out/xfs.img" || die "VM_XFS_SIZE=$xfs_size: not a size"
+	truncate -s "$ext4_size" "$out/ext4.img" || die "VM_EXT4_SIZE=$ext4_size: not a size"
+	mkfs.xfs -q -f -L bu-xfs "$out/xfs.img" >/dev/null ||
+		die "mkfs.xfs failed on $out/xfs.img (size $xfs_size; XFS needs at least 300M)"
+	mkfs.ext4 -q -F -L bu-ext4 "$out/ext4.img" >/dev/null ||
+		die "mkfs.ext4 failed on $out/ext4.img (size $ext4_size)"
+	for img in xfs ext4; do
+		qemu+=(-drive "file=$out/$img.img,if=virtio,format=raw,cache=unsafe")
+	done
+fi
 if [ "$numa" = 1 ]; then
 	# Split the memory and the vCPUs over two nodes.
 	mb="$(numfmt --from=iec "${mem^^}")" || die "cannot parse --mem $mem"
@@ -168,7 +234,7 @@ if [ "$shell" = 1 ]; then
 	exec "${qemu[@]}" -display none -serial mon:stdio -serial "file:$result"
 fi
 
-log "vm: booting $(cat "$kdir/.batch_unmap-kernel" 2>/dev/null | cut -d' ' -f1 || echo kernel) with $cpus vCPUs, $mem$([ "$numa" = 1 ] && echo ", 2 NUMA nodes"), TCG, timeout ${timeout}s"
+log "vm: booting $(cat "$kdir/.batch_unmap-kernel" 2>/dev/null | cut -d' ' -f1 || echo kernel) with $cpus vCPUs, $mem$([ "$numa" = 1 ] && echo ", 2 NUMA nodes"), $accel_desc, timeout ${timeout}s"
 timeout "$timeout" "${qemu[@]}" -display none -monitor none \
 	-serial "file:$console" -serial "file:$result" &
 qpid=$!

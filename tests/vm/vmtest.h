@@ -211,6 +211,26 @@ static inline int module_unload_name(const char *name)
 	return syscall(SYS_delete_module, name, O_NONBLOCK) ? -errno : 0;
 }
 
+/*
+ * After a BPF program attached to the module's tracepoints was detached:
+ * the link lets go of the module asynchronously (a grace period later).
+ * Wait up to @ms for its reference count to drop to 0; false if it did not.
+ */
+static inline bool module_wait_unused(unsigned int ms)
+{
+	char v[16];
+
+	for (; ms; ms -= 10) {
+		if (mm_read_file("/sys/module/" MODULE_NAME "/refcnt", v, sizeof(v)) ||
+		    atoi(v) == 0)
+			return true;
+		usleep(10000);
+		if (ms < 10)
+			break;
+	}
+	return false;
+}
+
 static inline int module_unload(void)
 {
 	if (vt_ref())
