@@ -7,10 +7,31 @@
 #ifndef UNMAPSTAT_H
 #define UNMAPSTAT_H
 
+#include "batch_unmap.h"
+
 #define US_ORDERS	10	/* folio orders 0..9 (PMD order on x86-64) */
 #define US_TLB_REASONS	6	/* tlb:tlb_flush reasons 0..5 */
-#define US_OUTCOMES	3	/* enum bu_outcome */
-#define US_FLUSHES	3	/* enum bu_flush */
+/* The module's enums: a new value gets its counter (and JSON key) too. */
+#define US_OUTCOMES	BU_OUTCOME_MAX
+#define US_FLUSHES	BU_FLUSH_MAX
+#define US_BU_KINDS	BU_KIND_MAX	/* enum bu_kind: what the module batches */
+
+/*
+ * What kind of folio reclaim unmaps, from the folio alone: anonymous or
+ * not (folio->mapping's PAGE_MAPPING_ANON bit), swap-backed or not
+ * (PG_swapbacked).  The four combinations are the four kinds.
+ */
+enum us_kind {
+	US_KIND_ANON = 0,	/* anonymous, swap-backed: goes to swap */
+	US_KIND_LAZYFREE,	/* anonymous, not swap-backed: MADV_FREE'd, clean */
+	US_KIND_FILE,		/* page cache, not swap-backed */
+	US_KIND_SHMEM,		/* not anonymous, swap-backed: shmem, tmpfs */
+	US_KINDS,
+};
+
+/* Their names in the table and as JSON keys. */
+#define US_KIND_NAMES { [US_KIND_ANON] = "anon", [US_KIND_LAZYFREE] = "lazyfree", \
+	[US_KIND_FILE] = "file", [US_KIND_SHMEM] = "shmem" }
 
 /*
  * TLB flushes seen by unmapstat, split by where they were issued: inside
@@ -27,7 +48,26 @@ struct us_flushes {
 	__u64 tlb_pages[US_TLB_REASONS];  /* their pages (TLB_FLUSH_ALL not summed) */
 };
 
-/* The value of the single entry of the per-CPU "counters" map. */
+/* batch_unmap:batch events of one enum bu_kind. */
+struct us_batch_kind {
+	__u64 batches;		/* events */
+	__u64 pages;		/* their nr_pages */
+};
+
+/* batch_unmap:referenced events (the referenced hook's runs) of one kind. */
+struct us_ref_kind {
+	__u64 runs;		/* events: runs of PTEs tested and cleared at once */
+	__u64 young;		/* ... of which at least one PTE was young */
+	__u64 pages;		/* their nr_pages */
+};
+
+/*
+ * The value of the single entry of the per-CPU "counters" map.  New fields
+ * go at the end: the layout only grows, and the offsets of the old ones
+ * stay.  Only __u64s and arrays or structs of them (us_sum() and
+ * us_delta() treat it as an array of __u64; bpftool names every field
+ * from its BTF).
+ */
 struct us_counters {
 	__u64 reclaim_calls;		/* shrink_folio_list() calls */
 	__u64 split_partial[US_ORDERS];	/* deferred_split_folio(.., true) by order */
@@ -37,6 +77,13 @@ struct us_counters {
 	__u64 batches[US_OUTCOMES];	/* batch_unmap:batch by outcome */
 	__u64 batch_pages;		/* pages in those batches */
 	__u64 batch_flush[US_FLUSHES];	/* batch_unmap:batch by flush kind */
+	/*
+	 * try_to_unmap_one() calls inside reclaim by folio kind and order: one
+	 * per (folio, VMA) the rmap walk visits, whether it unmaps or not.
+	 */
+	__u64 unmaps[US_KINDS][US_ORDERS];
+	struct us_batch_kind batch_kinds[US_BU_KINDS];	/* batch_unmap:batch by kind */
+	struct us_ref_kind referenced[US_BU_KINDS];	/* batch_unmap:referenced by kind */
 };
 
 /* Names of the tlb:tlb_flush reasons (enum tlb_flush_reason). */

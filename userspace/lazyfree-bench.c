@@ -10,8 +10,10 @@
  * happened (nothing left resident, every page reads back as zero) and that
  * the folios really had the requested size.
  */
+#include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -22,8 +24,17 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/capability.h>
 
+#include "cli.h"
 #include "mmutil.h"
+
+#define PROG		"lazyfree-bench"
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+/* Exit status of a run whose checks failed (docs/benchmark.md). */
+#define EXIT_UNCHECKED	3
+/* x86-64's user address space with 4-level page tables. */
+#define MAX_SIZE	(1ULL << 47)
 
 enum mode { MODE_PAGEOUT, MODE_DONTNEED };
 enum format { FMT_TABLE, FMT_CSV, FMT_JSON };
@@ -50,132 +61,248 @@ struct iter {
 static struct mthp_saved saved;
 static volatile int touch_stop;
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-"usage: lazyfree-bench [options]\n"
-"  -s, --size SIZE         region size (default 128M; K/M/G suffixes)\n"
-"  -f, --folio SIZE        folio size: 4K (small pages), 16K..1M (mTHP), 2M (THP)\n"
-"                          (default 64K); the mTHP setting is restored on exit\n"
-"      --pte-mapped        2M only: split the PMD mappings first (PTE-mapped THP)\n"
-"  -n, --iterations N      measured iterations (default 10)\n"
-"  -w, --warmup N          unmeasured iterations first (default 1)\n"
-"  -c, --cpu N             pin to CPU N (default: no pinning)\n"
-"  -t, --touch-threads N   N threads on other CPUs keep the mm active there,\n"
-"                          so TLB flushes must reach remote CPUs (default 0)\n"
-"  -m, --mode MODE         pageout (default): MADV_FREE then time MADV_PAGEOUT;\n"
-"                          dontneed: time MADV_DONTNEED (the zap baseline)\n"
-"  -o, --format FMT        table (default), csv or json\n"
-"  -l, --label TEXT        label recorded with the results (e.g. module=on)\n"
-"  -h, --help\n"
-"Times are wall-clock; in a VM under TCG only ratios between runs mean anything.\n");
-}
+/* --- arguments ---------------------------------------------------------------- */
 
-static int parse_size(const char *s, size_t *out)
-{
-	char *end;
-	unsigned long long v;
+enum { OPT_PTE_MAPPED = 1000, OPT_CSV };
 
-	if (!s || *s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return -1;
-	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	case 'g': case 'G': v <<= 30; end++; break;
-	}
-	if (*end == 'B' || *end == 'b')
-		end++;
-	if (*end || !v)
-		return -1;
-	*out = v;
-	return 0;
-}
+static const struct argp_option opts[] = {
+	{ "size", 's', "SIZE", 0, "Region size (default 128M): bytes with an optional "
+	  "K, M or G suffix (1K = 1024), a multiple of the folio size", 0 },
+	{ "folio", 'f', "SIZE", 0, "Folio size: 4K (small pages) or an anonymous mTHP "
+	  "size this kernel offers, e.g. 16K..1M, 2M (default 64K); the mTHP settings "
+	  "are restored on exit", 0 },
+	{ "pte-mapped", OPT_PTE_MAPPED, NULL, 0, "With -f 2M: split the PMD mappings "
+	  "first (PTE-mapped THP)", 0 },
+	{ "iterations", 'n', "N", 0, "Measured iterations (default 10)", 0 },
+	{ "warmup", 'w', "N", 0, "Unmeasured iterations first (default 1)", 0 },
+	{ "cpu", 'C', "CPU", 0, "Run on CPU (default: not pinned)", 0 },
+	{ "touch-threads", 't', "N", 0, "N threads on other CPUs keep the mm active "
+	  "there, so TLB flushes must reach remote CPUs (default 0)", 0 },
+	{ "mode", 'm', "MODE", 0, "pageout (default): MADV_FREE, then time "
+	  "MADV_PAGEOUT; dontneed: time MADV_DONTNEED (the zap baseline)", 0 },
+	{ "label", 'l', "TEXT", 0, "Label recorded with the results (e.g. module=on)", 0 },
+	{ NULL, 0, NULL, 0, "Output (default: one line of text):", 1 },
+	{ "json", 'j', NULL, 0, "JSON: one object", 1 },
+	{ "csv", OPT_CSV, NULL, 0, "CSV: one row per iteration", 1 },
+	{ "help", 'h', NULL, 0, "Show this help", -1 },
+	{ "version", 'V', NULL, 0, "Print the version", -1 },
+	{},
+};
 
-static int parse_uint(const char *s, unsigned int max, unsigned int *out)
+static const char doc[] =
+"How long does reclaim take to drop lazyfree memory?  Map, fill, MADV_FREE,\n"
+"then time MADV_PAGEOUT; check that the folios had the size asked for and\n"
+"that reclaim dropped them.\n"
+"\n"
+"USAGE: " PROG " [-hVj] [--csv] [-s SIZE] [-f SIZE] [--pte-mapped] [-n N]\n"
+"                      [-w N] [-C CPU] [-t N] [-m MODE] [-l TEXT]\n"
+"\n"
+"EXAMPLES:\n"
+"    " PROG " -f 64K -s 256M   # 256 MiB in 64K folios, 10 iterations\n"
+"    " PROG " -f 2M -C 0 -j    # 2M THPs, on CPU 0, as JSON\n"
+"    " PROG " -C 0 -t 1        # the mm also active on another CPU\n"
+"    " PROG " -m dontneed      # the same memory zapped: the floor\n"
+"\n"
+"Times are wall-clock; in a VM under TCG only ratios between runs mean\n"
+"anything.  Needs CAP_SYS_ADMIN and write access to the mTHP settings: root.\n"
+"Exit status: 0 ok, 1 could not run, 2 bad usage, 3 ran but a check failed\n"
+"(wrong folio size, memory left resident or not zero: see the warnings).\n";
+
+static const struct argp argp = {
+	.options = opts,
+	.doc = doc,
+};
+
+/* Options of older versions: say what replaced them. */
+static const struct cli_hint hints[] = {
+	{ "-c", "the CPU is -C/--cpu (as in perf); -n sets the iterations" },
+	{ "-o", "the output format is -j/--json or --csv" },
+	{ "--format", "the output format is -j/--json or --csv" },
+	{},
+};
+
+/* The folio sizes this kernel offers for anonymous memory, in KiB, ascending. */
+static int offered_sizes(unsigned long *kb, int max)
 {
-	char *end;
+	/* x86's mTHP sizes (order 2 to PMD order) when sysfs does not say. */
+	static const unsigned long x86[] = { 16, 32, 64, 128, 256, 512, 1024, 2048 };
+	struct dirent *de;
 	unsigned long v;
+	char path[512];
+	int n = 0, i, j;
+	DIR *d;
 
-	if (!s || *s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v > max)
-		return -1;
-	*out = v;
+	kb[n++] = 4;
+	d = opendir(THP_DIR);
+	while (d && (de = readdir(d)) && n < max) {
+		if (sscanf(de->d_name, "hugepages-%lukB", &v) != 1)
+			continue;
+		/* Shmem-only sizes (x86 order 1) have no "enabled". */
+		snprintf(path, sizeof(path), THP_DIR "/%s/enabled", de->d_name);
+		if (access(path, F_OK))
+			continue;
+		for (i = n; i > 1 && kb[i - 1] > v; i--)
+			kb[i] = kb[i - 1];
+		kb[i] = v;
+		n++;
+	}
+	if (d)
+		closedir(d);
+	for (j = 0; n == 1 && j < (int)ARRAY_SIZE(x86) && n < max; j++)
+		kb[n++] = x86[j];
+	return n;
+}
+
+static void size_name(char *buf, size_t len, unsigned long kb)
+{
+	if (kb >= 1024 && !(kb % 1024))
+		snprintf(buf, len, "%luM", kb >> 10);
+	else
+		snprintf(buf, len, "%luK", kb);
+}
+
+/* "4K (small pages), 16K, 32K, ..., 2M" */
+static const char *offered_list(char *buf, size_t len)
+{
+	unsigned long kb[32];
+	char name[24];
+	size_t used = 0;
+	int i, n = offered_sizes(kb, ARRAY_SIZE(kb));
+
+	buf[0] = 0;
+	for (i = 0; i < n; i++) {
+		size_name(name, sizeof(name), kb[i]);
+		used += snprintf(buf + used, used < len ? len - used : 0, "%s%s%s",
+				 i ? ", " : "", name, kb[i] == 4 ? " (small pages)" : "");
+	}
+	return buf;
+}
+
+/* "0-1", "0,2-3": the CPUs in @set. */
+static void cpu_list(char *buf, size_t len, const cpu_set_t *set)
+{
+	size_t used = 0;
+	int cpu, first;
+
+	buf[0] = 0;
+	for (cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (!CPU_ISSET(cpu, set))
+			continue;
+		for (first = cpu; cpu + 1 < CPU_SETSIZE && CPU_ISSET(cpu + 1, set); cpu++)
+			;
+		used += snprintf(buf + used, used < len ? len - used : 0,
+				 first == cpu ? "%s%d" : "%s%d-%d", used ? "," : "", first, cpu);
+	}
+}
+
+/* -C: a CPU this machine has and this process may run on, or exit 2. */
+static int check_cpu(struct cli *c, unsigned long cpu)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+	char list[256];
+	cpu_set_t set;
+
+	if (ncpu <= 0 || ncpu > CPU_SETSIZE)
+		ncpu = CPU_SETSIZE;
+	if (cpu >= (unsigned long)ncpu)
+		return cli_fail(c, "invalid CPU %lu for -C/--cpu: this machine has %ld "
+				"CPU%s (0-%ld)", cpu, ncpu, ncpu == 1 ? "" : "s", ncpu - 1);
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && !CPU_ISSET(cpu, &set)) {
+		cpu_list(list, sizeof(list), &set);
+		return cli_fail(c, "invalid CPU %lu for -C/--cpu: offline or not allowed "
+				"to this process (it may run on %s)", cpu, list);
+	}
 	return 0;
 }
 
-static int parse_args(int argc, char **argv, struct opts *o)
+/* Returns 0, 1 if --help or --version was printed, -1 on error (in @err). */
+static int parse_args(int argc, char **argv, struct opts *o, char *err, size_t errlen)
 {
-	static const struct option lopts[] = {
-		{ "size", required_argument, NULL, 's' },
-		{ "folio", required_argument, NULL, 'f' },
-		{ "pte-mapped", no_argument, NULL, 'P' },
-		{ "iterations", required_argument, NULL, 'n' },
-		{ "warmup", required_argument, NULL, 'w' },
-		{ "cpu", required_argument, NULL, 'c' },
-		{ "touch-threads", required_argument, NULL, 't' },
-		{ "mode", required_argument, NULL, 'm' },
-		{ "format", required_argument, NULL, 'o' },
-		{ "label", required_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
-	size_t folio;
-	unsigned int v;
-	int c;
+	const char *size_arg = NULL, *fmt_opt = NULL;
+	char name[64], why[128], list[256];
+	unsigned long long v;
+	unsigned long n;
+	struct cli c;
+	int key;
 
 	*o = (struct opts){ .size = 128UL << 20, .folio_kb = 64, .iterations = 10,
 			    .warmup = 1, .cpu = -1, .label = "" };
-	while ((c = getopt_long(argc, argv, "s:f:n:w:c:t:m:o:l:h", lopts, NULL)) != -1) {
-		switch (c) {
+	cli_init(&c, PROG, &argp, hints, err, errlen);
+	while ((key = cli_next(&c, argc, argv)) != -1) {
+		cli_name(&c, key, name, sizeof(name));
+		switch (key) {
 		case 's':
-			if (parse_size(optarg, &o->size) || o->size % MM_PAGE) {
-				fprintf(stderr, "lazyfree-bench: invalid --size '%s'\n", optarg);
-				return -1;
+			if (cli_parse_size(optarg, &v, why, sizeof(why)))
+				goto bad_size;
+			if (v > MAX_SIZE) {
+				snprintf(why, sizeof(why), "too large: more than the 128 TiB "
+					 "of the user address space");
+				goto bad_size;
 			}
+			if (v % MM_PAGE) {
+				snprintf(why, sizeof(why), "not a multiple of the %luK page "
+					 "size", MM_PAGE >> 10);
+				goto bad_size;
+			}
+			o->size = v;
+			size_arg = optarg;
 			break;
 		case 'f':
-			if (parse_size(optarg, &folio) || folio < MM_PAGE ||
-			    folio > MM_PMD_SIZE || (folio & (folio - 1))) {
-				fprintf(stderr, "lazyfree-bench: invalid --folio '%s' "
-					"(4K, 8K, ..., 2M)\n", optarg);
+			why[0] = 0;
+			if (!cli_parse_size(optarg, &v, why, sizeof(why))) {
+				if (v & (v - 1))
+					snprintf(why, sizeof(why), "not a power of two");
+				else if (v < MM_PAGE)
+					snprintf(why, sizeof(why), "smaller than a %luK page",
+						 MM_PAGE >> 10);
+				else if (v > MM_PMD_SIZE)
+					snprintf(why, sizeof(why), "larger than a %luM PMD",
+						 MM_PMD_SIZE >> 20);
+			}
+			if (why[0]) {
+				cli_fail(&c, "invalid folio size '%s' for %s: %s; this kernel "
+					 "offers %s", optarg, name, why,
+					 offered_list(list, sizeof(list)));
 				return -1;
 			}
-			o->folio_kb = folio >> 10;
+			o->folio_kb = v >> 10;
 			break;
-		case 'P':
+		case OPT_PTE_MAPPED:
 			o->pte_mapped = true;
 			break;
 		case 'n':
-			if (parse_uint(optarg, 1000000, &o->iterations) || !o->iterations) {
-				fprintf(stderr, "lazyfree-bench: invalid --iterations '%s'\n", optarg);
+			if (cli_parse_ulong(optarg, 1, 1000000, &n)) {
+				cli_fail(&c, "invalid count '%s' for %s: want 1..1000000",
+					 optarg, name);
 				return -1;
 			}
+			o->iterations = n;
 			break;
 		case 'w':
-			if (parse_uint(optarg, 1000000, &o->warmup)) {
-				fprintf(stderr, "lazyfree-bench: invalid --warmup '%s'\n", optarg);
+			if (cli_parse_ulong(optarg, 0, 1000000, &n)) {
+				cli_fail(&c, "invalid count '%s' for %s: want 0..1000000",
+					 optarg, name);
 				return -1;
 			}
+			o->warmup = n;
 			break;
-		case 'c':
-			if (parse_uint(optarg, CPU_SETSIZE - 1, &v)) {
-				fprintf(stderr, "lazyfree-bench: invalid --cpu '%s'\n", optarg);
+		case 'C':
+			if (cli_parse_ulong(optarg, 0, ULONG_MAX, &n)) {
+				cli_fail(&c, "invalid CPU '%s' for %s: want a CPU number",
+					 optarg, name);
 				return -1;
 			}
-			o->cpu = v;
+			if (check_cpu(&c, n))
+				return -1;
+			o->cpu = n;
 			break;
 		case 't':
-			if (parse_uint(optarg, 256, &o->touch_threads)) {
-				fprintf(stderr, "lazyfree-bench: invalid --touch-threads '%s'\n", optarg);
+			if (cli_parse_ulong(optarg, 0, 256, &n)) {
+				cli_fail(&c, "invalid count '%s' for %s: want 0..256 threads",
+					 optarg, name);
 				return -1;
 			}
+			o->touch_threads = n;
 			break;
 		case 'm':
 			if (!strcmp(optarg, "pageout")) {
@@ -183,52 +310,101 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			} else if (!strcmp(optarg, "dontneed")) {
 				o->mode = MODE_DONTNEED;
 			} else {
-				fprintf(stderr, "lazyfree-bench: invalid --mode '%s' "
-					"(pageout or dontneed)\n", optarg);
+				cli_fail(&c, "invalid mode '%s' for %s: want pageout or "
+					 "dontneed", optarg, name);
 				return -1;
 			}
 			break;
-		case 'o':
-			if (!strcmp(optarg, "table")) {
-				o->format = FMT_TABLE;
-			} else if (!strcmp(optarg, "csv")) {
-				o->format = FMT_CSV;
-			} else if (!strcmp(optarg, "json")) {
-				o->format = FMT_JSON;
-			} else {
-				fprintf(stderr, "lazyfree-bench: invalid --format '%s' "
-					"(table, csv or json)\n", optarg);
+		case 'j':
+		case OPT_CSV:
+			if (fmt_opt && strcmp(fmt_opt, name)) {
+				cli_fail(&c, "%s and %s exclude each other", fmt_opt,
+					 key == 'j' ? "-j/--json" : "--csv");
 				return -1;
 			}
+			fmt_opt = key == 'j' ? "-j/--json" : "--csv";
+			o->format = key == 'j' ? FMT_JSON : FMT_CSV;
 			break;
 		case 'l':
+			/* Written as is into JSON and CSV. */
 			if (strpbrk(optarg, "\",\\\n")) {
-				fprintf(stderr, "lazyfree-bench: --label must not contain quotes, commas, backslashes or newlines\n");
+				cli_fail(&c, "invalid label for %s: it must not contain "
+					 "quotes, commas, backslashes or newlines", name);
 				return -1;
 			}
 			o->label = optarg;
 			break;
 		case 'h':
-			usage(stdout);
+			cli_help(&c, stdout);
 			return 1;
-		default:
-			usage(stderr);
+		case 'V':
+			cli_version(&c, stdout);
+			return 1;
+		default:	/* '?': cli_next() said what */
 			return -1;
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "lazyfree-bench: unexpected argument '%s'\n", argv[optind]);
+		cli_fail(&c, "unexpected argument '%s': " PROG " takes no operands",
+			 argv[optind]);
 		return -1;
 	}
 	if (o->pte_mapped && o->folio_kb != MM_PMD_SIZE >> 10) {
-		fprintf(stderr, "lazyfree-bench: --pte-mapped needs --folio 2M\n");
+		cli_fail(&c, "--pte-mapped needs --folio 2M (it splits PMD mappings)");
 		return -1;
 	}
 	if (o->size % (o->folio_kb << 10)) {
-		fprintf(stderr, "lazyfree-bench: --size must be a multiple of the folio size\n");
+		size_name(name, sizeof(name), o->folio_kb);
+		cli_fail(&c, "invalid size '%s' for -s/--size: not a multiple of the "
+			 "%s folio size (-f/--folio)", size_arg ? size_arg : "128M", name);
 		return -1;
 	}
 	return 0;
+
+bad_size:
+	cli_fail(&c, "invalid size '%s' for %s: %s", optarg, name, why);
+	return -1;
+}
+
+/*
+ * What the run needs, checked before anything is changed: CAP_SYS_ADMIN,
+ * without which /proc/self/pagemap shows no page frame numbers (the folio
+ * size check reads them); read access to /proc/kpageflags and write
+ * access to the mTHP settings, root's files (mode 0400 and 0644).
+ * Returns 0 or 1 (the exit status), having said what is missing.
+ */
+static int check_rights(void)
+{
+	char path[512];
+	struct dirent *de;
+	int ret = 0;
+	DIR *d;
+
+	if (cli_has_cap(CAP_SYS_ADMIN) == 0) {
+		fprintf(stderr, PROG ": missing CAP_SYS_ADMIN: /proc/self/pagemap shows page "
+			"frame numbers only with it, and the folio size check needs them; "
+			"run " PROG " as root\n");
+		return 1;
+	}
+	if (faccessat(AT_FDCWD, "/proc/kpageflags", R_OK, AT_EACCESS)) {
+		fprintf(stderr, PROG ": cannot read /proc/kpageflags (%s): run " PROG
+			" as root (or with CAP_DAC_READ_SEARCH)\n", strerror(errno));
+		return 1;
+	}
+	d = opendir(THP_DIR);
+	while (d && !ret && (de = readdir(d))) {
+		if (strncmp(de->d_name, "hugepages-", 10))
+			continue;
+		snprintf(path, sizeof(path), THP_DIR "/%s/enabled", de->d_name);
+		if (faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) && errno != ENOENT) {
+			fprintf(stderr, PROG ": cannot write %s (%s): run " PROG " as root "
+				"(or with CAP_DAC_OVERRIDE)\n", path, strerror(errno));
+			ret = 1;
+		}
+	}
+	if (d)
+		closedir(d);
+	return ret;
 }
 
 static uint64_t now_ns(void)
@@ -239,27 +415,79 @@ static uint64_t now_ns(void)
 	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
-static void pin(int cpu)
+/* Run on @cpu; a run that is not where it says it is must not go on. */
+static int pin(int cpu)
 {
 	cpu_set_t set;
 
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
-	sched_setaffinity(0, sizeof(set), &set);
+	if (sched_setaffinity(0, sizeof(set), &set)) {
+		fprintf(stderr, PROG ": cannot run on CPU %d: %s\n", cpu, strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 /* A thread that keeps this mm live on another CPU. */
 static void *toucher(void *arg)
 {
 	static char buf[4096];
-	long cpu = (long)arg;
 	unsigned int i = 0;
 
-	if (cpu >= 0)
-		pin(cpu);
+	(void)arg;
 	while (!touch_stop)
 		((volatile char *)buf)[i++ & 4095]++;
 	return NULL;
+}
+
+static void stop_touchers(pthread_t *thr, unsigned int n)
+{
+	unsigned int i;
+
+	touch_stop = 1;
+	for (i = 0; i < n; i++)
+		pthread_join(thr[i], NULL);
+}
+
+/*
+ * Start @n touch threads, spread over the online CPUs other than -C's
+ * (none given: wherever the scheduler puts them).  The online CPUs, not
+ * this process's affinity: a caller that pinned us with taskset -c to the
+ * -C CPU still wants the threads elsewhere (sched_setaffinity() may widen
+ * an inherited mask; a cpuset that forbids it makes pthread_create() fail,
+ * reported).  Returns how many started; fewer than @n is an error, already
+ * reported.
+ */
+static unsigned int start_touchers(const struct opts *o, pthread_t *thr, unsigned int n)
+{
+	int others[CPU_SETSIZE], nothers = 0, cpu, err;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	pthread_attr_t attr;
+	cpu_set_t set;
+	unsigned int i;
+
+	if (o->cpu >= 0)
+		for (cpu = 0; cpu < ncpu && cpu < CPU_SETSIZE; cpu++)
+			if (cpu != o->cpu)
+				others[nothers++] = cpu;
+	for (i = 0; i < n; i++) {
+		pthread_attr_init(&attr);
+		if (o->cpu >= 0) {
+			/* One CPU only: the threads share it with us. */
+			CPU_ZERO(&set);
+			CPU_SET(nothers ? others[i % nothers] : o->cpu, &set);
+			pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
+		}
+		err = pthread_create(&thr[i], &attr, toucher, NULL);
+		pthread_attr_destroy(&attr);
+		if (err) {
+			fprintf(stderr, PROG ": cannot start touch thread %u of %u: %s\n",
+				i + 1, n, strerror(err));
+			break;
+		}
+	}
+	return i;
 }
 
 static void on_signal(int sig)
@@ -269,20 +497,24 @@ static void on_signal(int sig)
 	raise(sig);
 }
 
-/* One iteration; returns -1 on a syscall failure. */
+/* One iteration; returns -1 on a syscall failure, reported. */
 static int run_once(const struct opts *o, struct iter *it, long *folios_found)
 {
 	size_t fsz = o->folio_kb << 10, len = o->size, off;
 	int advice = o->mode == MODE_PAGEOUT ? MADV_PAGEOUT : MADV_DONTNEED;
+	const char *what;
 	long long sd0;
 	uint64_t t0, t1;
 	char *p;
 
 	p = mm_map_aligned(len, fsz > MM_PMD_SIZE ? fsz : MM_PMD_SIZE);
-	if (!p)
+	if (!p) {
+		fprintf(stderr, PROG ": mmap of %zu MiB: %s\n", len >> 20, strerror(errno));
 		return -1;
+	}
 	for (off = 0; off < len; off += MM_PAGE)
 		memset(p + off, 0x5a, MM_PAGE);
+	what = "mprotect (splitting the PMD mappings)";
 	if (o->pte_mapped)
 		for (off = 0; off < len; off += MM_PMD_SIZE)
 			if (mprotect(p + off, MM_PAGE, PROT_READ) ||
@@ -290,10 +522,12 @@ static int run_once(const struct opts *o, struct iter *it, long *folios_found)
 				goto fail;
 	if (folios_found)
 		*folios_found = mm_count_folios(p, len, o->folio_kb);
+	what = "madvise(MADV_FREE)";
 	if (o->mode == MODE_PAGEOUT && madvise(p, len, MADV_FREE))
 		goto fail;
 
 	sd0 = mthp_split_deferred(o->folio_kb);
+	what = o->mode == MODE_PAGEOUT ? "madvise(MADV_PAGEOUT)" : "madvise(MADV_DONTNEED)";
 	t0 = now_ns();
 	if (madvise(p, len, advice))
 		goto fail;
@@ -310,7 +544,7 @@ static int run_once(const struct opts *o, struct iter *it, long *folios_found)
 	munmap(p, len);
 	return 0;
 fail:
-	fprintf(stderr, "lazyfree-bench: %s\n", strerror(errno));
+	fprintf(stderr, PROG ": %s: %s\n", what, strerror(errno));
 	munmap(p, len);
 	return -1;
 }
@@ -330,56 +564,51 @@ static const char *mode_name(enum mode m)
 int main(int argc, char **argv)
 {
 	struct opts o;
-	struct iter *its;
-	uint64_t *sorted;
+	struct iter *its = NULL;
+	uint64_t *sorted = NULL;
 	pthread_t *thr = NULL;
 	long folios = -1, expect, max_res = 0;
 	long long splits = 0;
 	bool zero_ok = true, split_known = true;
-	unsigned int i, ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned int i, started = 0;
 	double med, mn, mx;
+	char err[512], list[256];
 	int ret;
 
-	ret = parse_args(argc, argv, &o);
+	ret = parse_args(argc, argv, &o, err, sizeof(err));
 	if (ret)
-		return ret > 0 ? 0 : 2;
-	if (geteuid() != 0) {
-		fprintf(stderr, "lazyfree-bench: must run as root (mTHP sysfs, /proc/kpageflags)\n");
-		return 1;
-	}
+		return ret > 0 ? 0 : cli_usage_error(PROG, err);
+	if (check_rights())
+		return CLI_EXIT_RUNTIME;
 	if (o.folio_kb > 4 && !mthp_supported(o.folio_kb)) {
-		fprintf(stderr, "lazyfree-bench: this kernel offers no %luK folios for "
-			"anonymous memory (no writable %s/hugepages-%lukB/enabled; "
-			"is CONFIG_TRANSPARENT_HUGEPAGE set?)\n",
-			o.folio_kb, THP_DIR, o.folio_kb);
-		return 1;
+		fprintf(stderr, PROG ": this kernel offers no %luK folios for anonymous "
+			"memory (no writable %s/hugepages-%lukB/enabled; is "
+			"CONFIG_TRANSPARENT_HUGEPAGE set?); it offers %s\n", o.folio_kb,
+			THP_DIR, o.folio_kb, offered_list(list, sizeof(list)));
+		return CLI_EXIT_RUNTIME;
 	}
 	its = calloc(o.iterations, sizeof(*its));
 	sorted = calloc(o.iterations, sizeof(*sorted));
-	if (!its || !sorted)
-		return 1;
+	thr = calloc(o.touch_threads ? o.touch_threads : 1, sizeof(*thr));
+	if (!its || !sorted || !thr) {
+		fprintf(stderr, PROG ": out of memory\n");
+		ret = CLI_EXIT_RUNTIME;
+		goto out;
+	}
 
 	mthp_save(&saved);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	ret = CLI_EXIT_RUNTIME;
 	if (mthp_only(o.folio_kb > 4 ? o.folio_kb : 0)) {
-		fprintf(stderr, "lazyfree-bench: cannot set the mTHP size in %s\n", THP_DIR);
-		mthp_restore(&saved);
-		return 1;
+		fprintf(stderr, PROG ": cannot set the mTHP sizes in %s\n", THP_DIR);
+		goto restore;
 	}
-	if (o.cpu >= 0)
-		pin(o.cpu);
-	if (o.touch_threads) {
-		thr = calloc(o.touch_threads, sizeof(*thr));
-		for (i = 0; thr && i < o.touch_threads; i++) {
-			long cpu = -1;
-
-			/* Spread over the CPUs other than ours. */
-			if (o.cpu >= 0 && ncpu > 1)
-				cpu = (o.cpu + 1 + i % (ncpu - 1)) % ncpu;
-			pthread_create(&thr[i], NULL, toucher, (void *)cpu);
-		}
-	}
+	if (o.cpu >= 0 && pin(o.cpu))
+		goto restore;
+	started = start_touchers(&o, thr, o.touch_threads);
+	if (started < o.touch_threads)
+		goto restore;
 
 	ret = 0;
 	for (i = 0; i < o.warmup + o.iterations && !ret; i++) {
@@ -391,16 +620,12 @@ int main(int argc, char **argv)
 			continue;
 		its[i - o.warmup] = it;
 	}
-	touch_stop = 1;
-	for (i = 0; thr && i < o.touch_threads; i++)
-		pthread_join(thr[i], NULL);
-	free(thr);
+	ret = ret ? CLI_EXIT_RUNTIME : 0;
+restore:
+	stop_touchers(thr, started);
 	mthp_restore(&saved);
-	if (ret) {
-		free(its);
-		free(sorted);
-		return 1;
-	}
+	if (ret)
+		goto out;
 
 	for (i = 0; i < o.iterations; i++) {
 		sorted[i] = its[i].ns;
@@ -448,24 +673,39 @@ int main(int argc, char **argv)
 	default:
 		printf("%s%s%s %s of %zu MiB in %luK folios%s, %u iterations: "
 		       "median %.3f ms (min %.3f, max %.3f); split_deferred/iter %.1f\n",
-		       o.label, *o.label ? ": " : "", "lazyfree-bench", mode_name(o.mode),
+		       o.label, *o.label ? ": " : "", PROG, mode_name(o.mode),
 		       o.size >> 20, o.folio_kb, o.pte_mapped ? " (PTE-mapped)" : "",
 		       o.iterations, med, mn, mx,
 		       split_known ? (double)splits / o.iterations : -1.0);
 	}
+	fflush(stdout);
 
-	/* Say so when the run did not measure what it claims to. */
-	if (folios != expect)
-		fprintf(stderr, "lazyfree-bench: warning: %ld of %ld folios were %luK "
+	/*
+	 * Say so, and exit 3, when the run did not measure what it claims to:
+	 * the results above are printed all the same (make bench keeps them
+	 * and flags the size in its report).
+	 */
+	if (folios < 0)
+		fprintf(stderr, PROG ": warning: could not check the folio sizes "
+			"(/proc/self/pagemap or /proc/kpageflags unreadable)\n");
+	else if (folios != expect)
+		fprintf(stderr, PROG ": warning: %ld of %ld folios were %luK "
 			"(mTHP allocation failed or the size is disabled)\n",
 			folios, expect, o.folio_kb);
-	if (max_res != 0)
-		fprintf(stderr, "lazyfree-bench: warning: %ld pages stayed resident: "
+	if (max_res < 0)
+		fprintf(stderr, PROG ": warning: could not check what stayed resident "
+			"(mincore failed)\n");
+	else if (max_res > 0)
+		fprintf(stderr, PROG ": warning: %ld pages stayed resident: "
 			"reclaim did not drop the memory\n", max_res);
 	if (!zero_ok)
-		fprintf(stderr, "lazyfree-bench: warning: memory did not read back as zero "
+		fprintf(stderr, PROG ": warning: memory did not read back as zero "
 			"after reclaim\n");
+	if (folios != expect || max_res != 0 || !zero_ok)
+		ret = EXIT_UNCHECKED;
+out:
+	free(thr);
 	free(its);
 	free(sorted);
-	return 0;
+	return ret;
 }

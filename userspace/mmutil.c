@@ -141,10 +141,14 @@ long long mm_read_keyed(const char *path, const char *key)
 char *mm_map_aligned(size_t len, size_t align)
 {
 	size_t span = len + align;
-	char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	char *p;
+	char *raw, *p;
 
+	/* A huge @len must fail, not wrap around to a small mapping. */
+	if (span < len) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	raw = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (raw == MAP_FAILED)
 		return NULL;
 	p = (char *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));

@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -18,17 +19,27 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <linux/capability.h>
 #include <linux/magic.h>
 
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include "cli.h"
 #include "unmapstat_fmt.h"
 #include "unmapstat.skel.h"
 
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 #define TRACEFS		"/sys/kernel/tracing/events"
+#define BPFFS		"/sys/fs/bpf"
+
+#ifndef CAP_PERFMON
+#define CAP_PERFMON	38
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF		39
+#endif
 
 static struct us_env env;
 static volatile sig_atomic_t exiting;
@@ -86,6 +97,28 @@ static bool kallsyms_has(const char *sym)
 static bool btf_has(const struct btf *btf, const char *name, __u32 kind)
 {
 	return btf && btf__find_by_name_kind(btf, name, kind) > 0;
+}
+
+/* Has struct type @id a member @name, also inside anonymous structs/unions? */
+static bool btf_has_member(const struct btf *btf, __u32 id, const char *name, int depth)
+{
+	const struct btf_type *t = btf__type_by_id(btf, id);
+	const struct btf_member *m;
+	int i;
+
+	if (!t || !btf_is_composite(t) || depth > 4)
+		return false;
+	m = btf_members(t);
+	for (i = 0; i < btf_vlen(t); i++, m++) {
+		if (!m->name_off) {
+			if (btf_has_member(btf, btf__resolve_type(btf, m->type), name,
+					   depth + 1))
+				return true;
+		} else if (!strcmp(btf__name_by_offset(btf, m->name_off), name)) {
+			return true;
+		}
+	}
+	return false;
 }
 
 /*
@@ -221,13 +254,30 @@ static void detach(struct point *pts, int n)
 	{ .what = name, .kind = K_TP, .tp_path = TRACEFS path,		\
 	  .fast = { f0, NULL }, .slow = { s0, NULL }, .fast_how = fh, .slow_how = sh }
 
+#define UNMAP_POINT	"try_to_unmap_one"
+#define REF_EVENT	"/batch_unmap/referenced"
+
 static int setup_points(struct unmapstat_bpf *skel, struct point *pts)
 {
 	__typeof__(skel->progs) *p = &skel->progs;
+	/*
+	 * try_to_unmap_one()'s exit half only clears what -p records for the
+	 * events under it: without -p, the entry alone (no fexit trampoline,
+	 * no kretprobe on a function reclaim calls per folio and VMA).
+	 */
+	bool pid = env.pid != 0;
+	/*
+	 * With -p, the module's referenced event needs the mm of the VMA
+	 * folio_referenced_one() visits; no module, no such event: no probe.
+	 */
+	bool ref_mm = pid && access(TRACEFS REF_EVENT, F_OK) == 0;
 	struct point def[] = {
 		FUNC("shrink_folio_list", p->reclaim_enter_fentry, p->reclaim_exit_fexit,
 		     p->reclaim_enter_kprobe, p->reclaim_exit_kretprobe,
 		     "fentry+fexit", "kprobe+kretprobe"),
+		FUNC(UNMAP_POINT, p->unmap_enter_fentry, pid ? p->unmap_exit_fexit : NULL,
+		     p->unmap_enter_kprobe, pid ? p->unmap_exit_kretprobe : NULL,
+		     pid ? "fentry+fexit" : "fentry", pid ? "kprobe+kretprobe" : "kprobe"),
 		FUNC("deferred_split_folio", p->split_fentry, NULL, p->split_kprobe,
 		     NULL, "fentry", "kprobe"),
 		FUNC("flush_tlb_mm_range", p->flush_fentry, NULL, p->flush_kprobe,
@@ -238,16 +288,67 @@ static int setup_points(struct unmapstat_bpf *skel, struct point *pts)
 		     p->ptep_clear_flush_kprobe, NULL, "fentry", "kprobe"),
 		TP("tlb:tlb_flush", "/tlb/tlb_flush", p->tlb_flush_btf, p->tlb_flush_tp,
 		   "tp_btf", "tracepoint"),
-		/* batch_unmap.ko's event: there only while the module is loaded. */
+		/* batch_unmap.ko's events: there only while the module is loaded. */
 		TP("batch_unmap:batch", "/batch_unmap/batch", NULL, p->batch_tp,
 		   NULL, "tracepoint"),
+		TP("batch_unmap:referenced", REF_EVENT, NULL, p->referenced_tp,
+		   NULL, "tracepoint"),
+		/* Last: only with -p, and the module's referenced event. */
+		FUNC("folio_referenced_one", p->referenced_enter_fentry,
+		     p->referenced_exit_fexit, p->referenced_enter_kprobe,
+		     p->referenced_exit_kretprobe, "fentry+fexit", "kprobe+kretprobe"),
 	};
+	int n = ARRAY_SIZE(def);
 
-	memcpy(pts, def, sizeof(def));
-	return ARRAY_SIZE(def);
+	if (!pid) {
+		bpf_program__set_autoload(p->unmap_exit_fexit, false);
+		bpf_program__set_autoload(p->unmap_exit_kretprobe, false);
+	}
+	if (!ref_mm) {
+		/* Not a point at all: no programs, nothing in the report. */
+		bpf_program__set_autoload(p->referenced_enter_fentry, false);
+		bpf_program__set_autoload(p->referenced_exit_fexit, false);
+		bpf_program__set_autoload(p->referenced_enter_kprobe, false);
+		bpf_program__set_autoload(p->referenced_exit_kretprobe, false);
+		n--;
+	}
+	memcpy(pts, def, n * sizeof(def[0]));
+	return n;
 }
 
-#define MAX_POINTS 8
+#define MAX_POINTS 10
+
+/*
+ * Offset of field @name in the tracefs format of @event ("/system/event"
+ * under TRACEFS), or -1 if it has none: a classic tracepoint program reads
+ * the raw record, so a field it was built for must be where it expects.
+ */
+static int tp_field_offset(const char *event, const char *name)
+{
+	char path[PATH_MAX], line[256], decl[128];
+	size_t nl = strlen(name), dl;
+	int off, ret = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), TRACEFS "%s/format", event);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	/* "\tfield:unsigned int kind;\toffset:32;\tsize:4;\tsigned:0;" */
+	while (ret < 0 && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, " field:%127[^;]; offset:%d;", decl, &off) != 2)
+			continue;
+		dl = strlen(decl);
+		/* The name is the declaration's last word. */
+		if (dl > nl && decl[dl - nl - 1] == ' ' && !strcmp(decl + dl - nl, name))
+			ret = off;
+	}
+	fclose(f);
+	return ret;
+}
+
+/* struct bu_batch_event's kind (unmapstat.bpf.c): after 8 + 8 + 4 * 4 bytes. */
+#define BU_BATCH_KIND_OFF	32
 
 struct loaded {
 	struct unmapstat_bpf *skel;
@@ -260,11 +361,19 @@ struct loaded {
 static int load_and_attach(struct loaded *l)
 {
 	struct btf *btf = btf__load_vmlinux_btf();
-	int err = 0, pass;
+	int i, err = 0, pass;
 
 	if (!btf) {
 		fprintf(stderr, "unmapstat: cannot read kernel BTF (/sys/kernel/btf/vmlinux): "
 			"the kernel needs CONFIG_DEBUG_INFO_BTF\n");
+		return -ENOENT;
+	}
+	/* -p matches an mm to its process through mm->owner. */
+	if (env.pid && !btf_has_member(btf, btf__find_by_name_kind(btf, "mm_struct",
+								  BTF_KIND_STRUCT), "owner", 0)) {
+		fprintf(stderr, "unmapstat: -p/--pid needs mm_struct.owner to tell whose "
+			"memory an event is about, and this kernel has none (CONFIG_MEMCG=n)\n");
+		btf__free(btf);
 		return -ENOENT;
 	}
 	for (pass = 0; pass < 2; pass++) {
@@ -276,6 +385,13 @@ static int load_and_attach(struct loaded *l)
 			break;
 		}
 		l->skel->rodata->targ_tgid = env.pid;
+		/*
+		 * A module before 0.3.0 has no kind in batch_unmap:batch: it
+		 * batched lazyfree folios only, which is what the program
+		 * counts them as then.
+		 */
+		l->skel->rodata->batch_has_kind =
+			tp_field_offset("/batch_unmap/batch", "kind") == BU_BATCH_KIND_OFF;
 		l->npts = setup_points(l->skel, l->pts);
 		choose(l->pts, l->npts, btf, pass == 1);
 		err = unmapstat_bpf__load(l->skel);
@@ -295,6 +411,15 @@ static int load_and_attach(struct loaded *l)
 		return err;
 	if (!attach(l->pts, l->npts, l->att)) {
 		fprintf(stderr, "unmapstat: no attach point could be attached\n");
+		return -ENOENT;
+	}
+	/* Without it, -p would silently miss all of kswapd's work. */
+	for (i = 0; env.pid && i < l->npts; i++) {
+		if (strcmp(l->att[i].what, UNMAP_POINT) || l->att[i].how)
+			continue;
+		fprintf(stderr, "unmapstat: -p/--pid needs %s() attached, to tell whose "
+			"memory reclaim unmaps, and it cannot be: %s\n", UNMAP_POINT,
+			strerror(-l->att[i].err));
 		return -ENOENT;
 	}
 	return 0;
@@ -351,8 +476,10 @@ static int run_live(void)
 	if (!env.json) {
 		printf("unmapstat: attach points:\n");
 		us_print_attach(stdout, l.att, l.npts);
-		printf("counting every %us%s; Ctrl-C for the summary\n\n", env.interval,
-		       env.pid ? " for one process" : "");
+		if (env.pid)
+			printf("counting only what happens to the memory of process %d, "
+			       "whoever does it\n", env.pid);
+		printf("counting every %us; Ctrl-C for the summary\n\n", env.interval);
 		fflush(stdout);
 	}
 	read_counters(fd, &start);
@@ -370,22 +497,21 @@ static int run_live(void)
 		}
 		t = now_s();
 		us_delta(&delta, &cur, &prev);
+		n++;
 		if (env.json) {
-			us_print_json(stdout, &delta, t - t1, NULL, 0);
+			us_print_json(stdout, &delta, t - t1, env.pid, NULL, 0);
 		} else {
-			snprintf(title, sizeof(title), "--- interval %u (%.1fs)", ++n, t - t1);
+			snprintf(title, sizeof(title), "--- interval %u (%.1fs)", n, t - t1);
 			us_print_table(stdout, &delta, title);
 			printf("\n");
 		}
-		if (env.json)
-			n++;
 		fflush(stdout);
 		prev = cur;
 		t1 = t;
 	}
 	us_delta(&delta, &prev, &start);
 	if (env.json) {
-		us_print_json(stdout, &delta, t1 - t0, l.att, l.npts);
+		us_print_json(stdout, &delta, t1 - t0, env.pid, l.att, l.npts);
 	} else {
 		printf("=== summary over %.1fs\n", t1 - t0);
 		us_print_table(stdout, &delta, NULL);
@@ -401,27 +527,90 @@ static void pin_path(char *buf, size_t len, const char *name)
 	snprintf(buf, len, "%s/%s", env.pin_dir, name);
 }
 
-static int check_bpffs(void)
+/* @s quoted for a shell command line we suggest, if it needs quoting. */
+static const char *shell_word(const char *s, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	if (!s[strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		      "0123456789/._-+,:=@%")])
+		return s;
+	used += snprintf(buf, len, "'");
+	for (; *s && used < len; s++)
+		used += snprintf(buf + used, len - used, *s == '\'' ? "'\\''" : "%c", *s);
+	if (used < len)
+		snprintf(buf + used, len - used, "'");
+	return buf;
+}
+
+/*
+ * " --pin-dir DIR" when not the default: the commands we suggest must act
+ * on the same directory as the one that printed them.
+ */
+static const char *pin_dir_arg(void)
+{
+	static char buf[PATH_MAX + 32];
+	char word[PATH_MAX + 16];
+
+	if (!strcmp(env.pin_dir, US_PIN_DIR))
+		return "";
+	snprintf(buf, sizeof(buf), " --pin-dir %s",
+		 shell_word(env.pin_dir, word, sizeof(word)));
+	return buf;
+}
+
+static bool on_bpffs(const char *path)
 {
 	struct statfs st;
-	char parent[512], *slash;
 
-	snprintf(parent, sizeof(parent), "%s", env.pin_dir);
-	slash = strrchr(parent, '/');
-	if (slash && slash != parent)
-		*slash = 0;
-	if (statfs(parent, &st) || st.f_type != BPF_FS_MAGIC) {
-		fprintf(stderr, "unmapstat: %s is not a BPF filesystem; mount it with: "
-			"mount -t bpf bpf %s\n", parent, parent);
+	return !statfs(path, &st) && st.f_type == BPF_FS_MAGIC;
+}
+
+/*
+ * Pins live on a BPF filesystem.  If the pin directory is not on one, the
+ * advice is to mount one on the pin directory itself (or on /sys/fs/bpf,
+ * made for it): never on a parent, whose files the mount would hide
+ * (/tmp for --pin-dir /tmp/pd).
+ */
+static int check_bpffs(void)
+{
+	char path[PATH_MAX], word[PATH_MAX + 16], *slash;
+	const char *dir = shell_word(env.pin_dir, word, sizeof(word));
+	struct statfs st;
+
+	/* The directory, or the nearest ancestor that exists. */
+	snprintf(path, sizeof(path), "%s", env.pin_dir);
+	while (statfs(path, &st)) {
+		if (errno != ENOENT || !strcmp(path, "/") || !strcmp(path, ".")) {
+			fprintf(stderr, "unmapstat: %s: %s\n", path, strerror(errno));
+			return -errno;
+		}
+		slash = strrchr(path, '/');
+		if (!slash)
+			snprintf(path, sizeof(path), ".");
+		else if (slash == path)
+			path[1] = 0;
+		else
+			*slash = 0;
+	}
+	if (st.f_type == BPF_FS_MAGIC)
+		return 0;
+	if (!strncmp(env.pin_dir, BPFFS "/", sizeof(BPFFS)) || !strcmp(env.pin_dir, BPFFS)) {
+		fprintf(stderr, "unmapstat: %s is not on a BPF filesystem (bpffs): mount "
+			"it at its usual place with: mount -t bpf bpf " BPFFS "\n", env.pin_dir);
 		return -ENOENT;
 	}
-	return 0;
+	fprintf(stderr, "unmapstat: %s is not on a BPF filesystem (bpffs): mount one on "
+		"the pin directory itself with: mkdir -p %s && mount -t bpf bpf %s%s\n",
+		env.pin_dir, dir, dir, on_bpffs(BPFFS) ? "; or pin under " BPFFS
+		", which is one (the default --pin-dir is " US_PIN_DIR ")" : "");
+	return -ENOENT;
 }
 
 static int run_pin(void)
 {
 	struct loaded l = { 0 };
-	char path[600];
+	char path[PATH_MAX + 64];
 	int i, j, err;
 
 	err = check_bpffs();
@@ -430,7 +619,7 @@ static int run_pin(void)
 	pin_path(path, sizeof(path), "counters");
 	if (access(path, F_OK) == 0) {
 		printf("unmapstat: already pinned at %s and counting; "
-		       "unmapstat --unpin first to start over\n", env.pin_dir);
+		       "unmapstat --unpin%s first to start over\n", env.pin_dir, pin_dir_arg());
 		return 0;
 	}
 	if (mkdir(env.pin_dir, 0700) && errno != EEXIST) {
@@ -460,24 +649,40 @@ static int run_pin(void)
 	if (err)
 		goto pin_fail;
 	printf("unmapstat: counting; maps and programs pinned under %s\n", env.pin_dir);
+	if (env.pid)
+		printf("counting only what happens to the memory of process %d, whoever "
+		       "does it\n", env.pid);
 	us_print_attach(stdout, l.att, l.npts);
-	printf("read with: unmapstat --dump, or bpftool map dump pinned %s/counters\n",
-	       env.pin_dir);
+	printf("read with: unmapstat --dump%s, or bpftool map dump pinned %s/counters\n",
+	       pin_dir_arg(), env.pin_dir);
 	unload(&l);	/* the pinned links keep the programs attached */
 	return 0;
 
 pin_fail:
 	fprintf(stderr, "unmapstat: pinning %s: %s\n", path, strerror(-err));
 fail:
+	/* Whatever was pinned already goes too: no half-pinned directory. */
+	for (i = 0; i < l.npts; i++)
+		for (j = 0; j < 2; j++) {
+			char name[64];
+
+			if (!l.pts[i].links[j])
+				continue;
+			snprintf(name, sizeof(name), "link_%s",
+				 bpf_program__name(l.pts[i].use_fast ? l.pts[i].fast[j] :
+								      l.pts[i].slow[j]));
+			pin_path(path, sizeof(path), name);
+			unlink(path);
+		}
 	unload(&l);
-	rmdir(env.pin_dir);
+	rmdir(env.pin_dir);	/* fails harmlessly on a bpffs mount point */
 	return err;
 }
 
 static int run_unpin(void)
 {
 	struct dirent *de;
-	char path[600];
+	char path[PATH_MAX + 64];
 	int removed = 0, err = 0;
 	DIR *dir;
 
@@ -487,8 +692,11 @@ static int run_unpin(void)
 			printf("unmapstat: nothing pinned at %s\n", env.pin_dir);
 			return 0;
 		}
-		fprintf(stderr, "unmapstat: %s: %s\n", env.pin_dir, strerror(errno));
-		return -errno;
+		err = -errno;
+		fprintf(stderr, "unmapstat: %s: %s%s\n", env.pin_dir, strerror(errno),
+			errno == EACCES ? " (pinned by another user: unpin as that user "
+			"or as root)" : "");
+		return err;
 	}
 	/* Unlinking a pinned link detaches its program once nothing holds it. */
 	while ((de = readdir(dir))) {
@@ -503,7 +711,8 @@ static int run_unpin(void)
 		}
 	}
 	closedir(dir);
-	if (rmdir(env.pin_dir)) {
+	/* A bpffs mounted on the pin directory itself stays (EBUSY). */
+	if (rmdir(env.pin_dir) && errno != EBUSY) {
 		err = -errno;
 		fprintf(stderr, "unmapstat: rmdir %s: %s\n", env.pin_dir, strerror(errno));
 	}
@@ -514,17 +723,38 @@ static int run_unpin(void)
 
 static int run_dump(void)
 {
+	struct bpf_map_info info = { 0 };
+	__u32 info_len = sizeof(info);
 	struct us_counters c;
-	char path[600];
+	char path[PATH_MAX + 64];
 	int fd, err;
 
 	pin_path(path, sizeof(path), "counters");
+	/* Not pinned is told apart before bpf(2), which may fail otherwise. */
+	if (access(path, F_OK) && errno == ENOENT) {
+		fprintf(stderr, "unmapstat: no pinned counters at %s; run unmapstat "
+			"--pin%s first\n", path, pin_dir_arg());
+		return -ENOENT;
+	}
 	fd = bpf_obj_get(path);
 	if (fd < 0) {
 		err = -errno;
-		fprintf(stderr, "unmapstat: no pinned counters at %s (%s); "
-			"run unmapstat --pin first\n", path, strerror(errno));
+		fprintf(stderr, "unmapstat: cannot open the pinned counters %s: %s\n",
+			path, strerror(errno));
 		return err;
+	}
+	/*
+	 * Pinned by another unmapstat version: its per-CPU values have
+	 * another size (and fields), which would be read as garbage.
+	 */
+	if (!bpf_obj_get_info_by_fd(fd, &info, &info_len) &&
+	    info.value_size != sizeof(c)) {
+		fprintf(stderr, "unmapstat: %s was pinned by another version of unmapstat "
+			"(%u-byte counters, this one reads %zu): run unmapstat --unpin%s, then "
+			"unmapstat --pin%s\n", path, info.value_size, sizeof(c), pin_dir_arg(),
+			pin_dir_arg());
+		close(fd);
+		return -EPROTO;
 	}
 	err = read_counters(fd, &c);
 	close(fd);
@@ -533,28 +763,86 @@ static int run_dump(void)
 		return err;
 	}
 	if (env.json)
-		us_print_json(stdout, &c, -1, NULL, 0);
+		us_print_json(stdout, &c, -1, 0, NULL, 0);
 	else
 		us_print_table(stdout, &c, NULL);
 	return 0;
 }
 
+/*
+ * What the kernel checks, not the uid: loading tracing programs and
+ * creating maps needs CAP_BPF, attaching kprobes and tracepoints and
+ * reading kernel memory CAP_PERFMON; CAP_SYS_ADMIN stands for both
+ * (bpf_capable(), perfmon_capable()).  --dump only reads a map through
+ * bpf(2), which unprivileged_bpf_disabled (Debian: 2) reserves to CAP_BPF;
+ * --unpin only unlinks files.
+ */
+static int check_caps(void)
+{
+	bool admin = cli_has_cap(CAP_SYS_ADMIN) != 0;	/* -1: capget failed, let the kernel decide */
+	bool bpf = admin || cli_has_cap(CAP_BPF) != 0;
+	bool perfmon = admin || cli_has_cap(CAP_PERFMON) != 0;
+
+	switch (env.mode) {
+	case US_MODE_UNPIN:
+		return 0;
+	case US_MODE_DUMP:
+		if (bpf)
+			return 0;
+		fprintf(stderr, "unmapstat: missing CAP_BPF: reading the pinned counters "
+			"needs it (or CAP_SYS_ADMIN); run unmapstat --dump as root\n");
+		return -EPERM;
+	default:
+		if (bpf && perfmon)
+			return 0;
+		fprintf(stderr, "unmapstat: missing %s%s%s: loading and attaching its "
+			"tracing BPF programs needs CAP_BPF and CAP_PERFMON (or "
+			"CAP_SYS_ADMIN); run unmapstat as root\n", bpf ? "" : "CAP_BPF",
+			!bpf && !perfmon ? " and " : "", perfmon ? "" : "CAP_PERFMON");
+		return -EPERM;
+	}
+}
+
+/* -p PID must name a live process, not one of its threads: exit 2 if not. */
+static int check_pid(void)
+{
+	char path[64], line[128];
+	long tgid = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", env.pid);
+	f = fopen(path, "r");
+	if (!f) {
+		fprintf(stderr, "unmapstat: invalid PID %d for -p/--pid: no such process\n",
+			env.pid);
+		return -ESRCH;
+	}
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Tgid: %ld", &tgid) == 1)
+			break;
+	fclose(f);
+	if (tgid > 0 && tgid != env.pid) {
+		fprintf(stderr, "unmapstat: invalid PID %d for -p/--pid: it is a thread of "
+			"process %ld, use -p %ld\n", env.pid, tgid, tgid);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	char errbuf[256];
+	char errbuf[512];
 	int ret;
 
 	ret = us_parse_args(argc, argv, &env, errbuf, sizeof(errbuf));
 	if (ret > 0)
 		return 0;
-	if (ret < 0) {
-		fprintf(stderr, "unmapstat: %s\n", errbuf);
-		return 2;
-	}
-	if (geteuid() != 0) {
-		fprintf(stderr, "unmapstat: must run as root (needs CAP_BPF and CAP_PERFMON)\n");
-		return 1;
-	}
+	if (ret < 0)
+		return cli_usage_error("unmapstat", errbuf);
+	if (env.pid && check_pid())
+		return CLI_EXIT_USAGE;
+	if (check_caps())
+		return CLI_EXIT_RUNTIME;
 	libbpf_set_print(libbpf_print_fn);
 	signal(SIGINT, sig_handler);
 	signal(SIGTERM, sig_handler);
@@ -573,5 +861,5 @@ int main(int argc, char **argv)
 		ret = run_live();
 		break;
 	}
-	return ret ? 1 : 0;
+	return ret ? CLI_EXIT_RUNTIME : 0;
 }

@@ -2,174 +2,302 @@
 /*
  * unmapstat: argument parsing and output formatting.
  */
-#include <argp.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch_unmap.h"
+#include "cli.h"
 #include "unmapstat_fmt.h"
 
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
+/*
+ * Names in the table and the JSON keys: enum tlb_flush_reason, and the
+ * enums of include/batch_unmap.h in lower case without their prefix (a
+ * value added there without a name here shows as "outcome<N>"/"flush<N>"/
+ * "kind<N>").
+ */
 static const char *const tlb_reason_names[US_TLB_REASONS] = US_TLB_REASON_NAMES;
 static const char *const outcome_names[US_OUTCOMES] = {
-	"discard", "restore_dirty", "restore_refs",
+	[BU_OUTCOME_DISCARD] = "discard",
+	[BU_OUTCOME_RESTORE_DIRTY] = "restore_dirty",
+	[BU_OUTCOME_RESTORE_REFS] = "restore_refs",
+	[BU_OUTCOME_UNMAP] = "unmap",
 };
 static const char *const flush_names[US_FLUSHES] = {
-	"deferred", "range", "none",
+	[BU_FLUSH_DEFERRED] = "deferred",
+	[BU_FLUSH_RANGE] = "range",
+	[BU_FLUSH_NONE] = "none",
 };
+static const char *const bu_kind_names[US_BU_KINDS] = {
+	[BU_KIND_LAZYFREE] = "lazyfree",
+	[BU_KIND_FILE] = "file",
+};
+/* unmapstat's own folio kinds (include/unmapstat.h), not the module's. */
+static const char *const kind_names[US_KINDS] = US_KIND_NAMES;
+
+/* @names[i], or "<prefix><i>" in @buf for a value without a name yet. */
+static const char *name_of(const char *const *names, int i, const char *prefix,
+			   char *buf, size_t len)
+{
+	if (names && names[i])
+		return names[i];
+	snprintf(buf, len, "%s%d", prefix, i);
+	return buf;
+}
 
 /* --- arguments ---------------------------------------------------------------- */
 
 enum { OPT_PIN = 1000, OPT_DUMP, OPT_UNPIN, OPT_PIN_DIR };
 
 static const struct argp_option opts[] = {
-	{ "interval", 'i', "SEC", 0, "Print every SEC seconds (default 1)", 0 },
-	{ "count", 'c', "N", 0, "Stop after N intervals (default: until Ctrl-C)", 0 },
-	{ "pid", 'p', "PID", 0, "Only count process PID", 0 },
-	{ "json", 'j', NULL, 0, "JSON output", 0 },
+	{ "interval", 'i', "SEC", 0, "Print every SEC seconds (default 1; the same as "
+	  "the interval operand)", 0 },
+	{ "count", 'c', "N", 0, "Stop after N intervals (default: at Ctrl-C; the same "
+	  "as the count operand)", 0 },
+	{ "pid", 'p', "PID", 0, "Only count what happens to the memory of process PID "
+	  "(its mm), whoever does it: kswapd's reclaim of it too", 0 },
+	{ "json", 'j', NULL, 0, "JSON output, one object per line", 0 },
 	{ "verbose", 'v', NULL, 0, "Show libbpf debug output", 0 },
-	{ "pin", OPT_PIN, NULL, 0, "Attach, pin maps and programs under the pin directory, exit", 0 },
-	{ "dump", OPT_DUMP, NULL, 0, "Print the pinned counters", 0 },
-	{ "unpin", OPT_UNPIN, NULL, 0, "Detach and remove the pinned counters", 0 },
-	{ "pin-dir", OPT_PIN_DIR, "DIR", 0, "Pin directory (default " US_PIN_DIR ")", 0 },
-	{ "help", 'h', NULL, 0, "Show this help", 0 },
+	{ NULL, 0, NULL, 0, "Pinned counters (no live output):", 1 },
+	{ "pin", OPT_PIN, NULL, 0, "Attach, pin the counters and programs in the pin "
+	  "directory, exit", 1 },
+	{ "dump", OPT_DUMP, NULL, 0, "Print the pinned counters", 1 },
+	{ "unpin", OPT_UNPIN, NULL, 0, "Detach and remove the pinned counters", 1 },
+	{ "pin-dir", OPT_PIN_DIR, "DIR", 0, "Pin directory, on a BPF filesystem "
+	  "(default " US_PIN_DIR ")", 1 },
+	{ "help", 'h', NULL, 0, "Show this help", -1 },
+	{ "version", 'V', NULL, 0, "Print the version", -1 },
 	{},
 };
 
 static const char doc[] =
-"Count deferred splits and per-PTE vs per-batch TLB flushes during reclaim.\n"
+"Count deferred splits, per-PTE vs per-batch TLB flushes and the folios\n"
+"unmapped (file, anon, lazyfree, shmem) during reclaim.\n"
 "\n"
-"USAGE: unmapstat [-i SEC] [-c N] [-p PID] [-j] [-v]\n"
-"       unmapstat --pin [-p PID] | --dump [-j] | --unpin\n"
+"USAGE: unmapstat [-hVvj] [-p PID] [-i SEC] [-c N] [interval [count]]\n"
+"       unmapstat --pin [-v] [-p PID] [--pin-dir DIR]\n"
+"       unmapstat --dump [-j] [--pin-dir DIR]\n"
+"       unmapstat --unpin [--pin-dir DIR]\n"
 "\n"
 "EXAMPLES:\n"
-"    unmapstat              # table every second, summary on Ctrl-C\n"
-"    unmapstat -i 5 -c 3 -j # three 5-second intervals as JSON\n"
-"    unmapstat --pin        # leave counters running; then:\n"
-"    bpftool map dump pinned " US_PIN_DIR "/counters\n";
+"    unmapstat             # a table every second, the summary at Ctrl-C\n"
+"    unmapstat 5 3 -j      # three 5-second intervals and the summary, as JSON\n"
+"    unmapstat -p 1234     # only what happens to process 1234's memory\n"
+"    unmapstat --pin       # leave the counters running, then read them:\n"
+"    unmapstat --dump -j   # (bpftool map dump pinned DIR/counters also works)\n"
+"    unmapstat --unpin     # detach and remove them\n"
+"\n"
+"Needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN); --dump needs CAP_BPF.\n"
+"Exit status: 0 ok, 1 could not attach or read the counters, 2 bad usage.\n";
 
-struct parse_state {
-	struct us_env *env;
-	char *err;
-	size_t errlen;
-	int modes;
+static const struct argp argp = {
+	.options = opts,
+	.args_doc = "[interval [count]]",
+	.doc = doc,
 };
 
-static int parse_uint(const char *s, unsigned long max, unsigned long *out)
+#define M_LIVE	(1U << US_MODE_LIVE)
+#define M_PIN	(1U << US_MODE_PIN)
+#define M_DUMP	(1U << US_MODE_DUMP)
+#define M_UNPIN	(1U << US_MODE_UNPIN)
+
+/*
+ * The modes each option means something in; any other is an error.  The
+ * first two are also set by the interval and count operands.
+ */
+enum { SCOPE_INTERVAL, SCOPE_COUNT };
+static const struct {
+	int key;
+	unsigned int modes;
+} scope[] = {
+	[SCOPE_INTERVAL] = { 'i', M_LIVE },
+	[SCOPE_COUNT] = { 'c', M_LIVE },
+	{ 'p', M_LIVE | M_PIN },
+	{ 'j', M_LIVE | M_DUMP },
+	{ 'v', M_LIVE | M_PIN },	/* the others load no BPF object */
+	{ OPT_PIN_DIR, M_PIN | M_DUMP | M_UNPIN },
+};
+
+static const char *const mode_names[] = {
+	[US_MODE_LIVE] = "live mode (without --pin, --dump or --unpin)",
+	[US_MODE_PIN] = "--pin",
+	[US_MODE_DUMP] = "--dump",
+	[US_MODE_UNPIN] = "--unpin",
+};
+
+static const char *const mode_opts[] = {
+	[US_MODE_LIVE] = "live mode", [US_MODE_PIN] = "--pin",
+	[US_MODE_DUMP] = "--dump", [US_MODE_UNPIN] = "--unpin",
+};
+
+/* "live mode", "--pin and --dump", "--pin, --dump and --unpin" */
+static void list_modes(char *buf, size_t len, unsigned int modes)
 {
-	char *end;
+	int m, n = 0, total = __builtin_popcount(modes);
+	size_t used = 0;
+
+	buf[0] = 0;
+	for (m = US_MODE_LIVE; m <= US_MODE_UNPIN; m++) {
+		if (!(modes & (1U << m)))
+			continue;
+		n++;
+		used += snprintf(buf + used, used < len ? len - used : 0, "%s%s",
+				 n == 1 ? "" : n == total ? " and " : ", ", mode_opts[m]);
+	}
+}
+
+static int set_interval(struct cli *c, struct us_env *env, const char *arg,
+			const char *from)
+{
 	unsigned long v;
 
-	if (!s || !*s || *s == '-' || *s == '+')
-		return -1;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v > max)
-		return -1;
-	*out = v;
+	if (cli_parse_ulong(arg, 1, 86400, &v))
+		return cli_fail(c, "invalid interval '%s' for %s: want 1..86400 seconds",
+				arg, from);
+	env->interval = v;
 	return 0;
 }
 
-static error_t parse_opt(int key, char *arg, struct argp_state *state)
+static int set_count(struct cli *c, struct us_env *env, const char *arg,
+		     const char *from)
 {
-	struct parse_state *ps = state->input;
-	struct us_env *env = ps->env;
 	unsigned long v;
 
-	switch (key) {
-	case 'i':
-		if (parse_uint(arg, 86400, &v) || v == 0) {
-			snprintf(ps->err, ps->errlen,
-				 "invalid interval '%s': want 1..86400 seconds", arg);
-			return EINVAL;
-		}
-		env->interval = v;
-		break;
-	case 'c':
-		if (parse_uint(arg, UINT_MAX, &v) || v == 0) {
-			snprintf(ps->err, ps->errlen,
-				 "invalid count '%s': want a positive number", arg);
-			return EINVAL;
-		}
-		env->count = v;
-		break;
-	case 'p':
-		if (parse_uint(arg, INT_MAX, &v) || v == 0) {
-			snprintf(ps->err, ps->errlen, "invalid pid '%s'", arg);
-			return EINVAL;
-		}
-		env->pid = v;
-		break;
-	case 'j':
-		env->json = true;
-		break;
-	case 'v':
-		env->verbose = true;
-		break;
-	case OPT_PIN:
-		env->mode = US_MODE_PIN;
-		ps->modes++;
-		break;
-	case OPT_DUMP:
-		env->mode = US_MODE_DUMP;
-		ps->modes++;
-		break;
-	case OPT_UNPIN:
-		env->mode = US_MODE_UNPIN;
-		ps->modes++;
-		break;
-	case OPT_PIN_DIR:
-		if (!arg || !*arg) {
-			snprintf(ps->err, ps->errlen, "empty --pin-dir");
-			return EINVAL;
-		}
-		env->pin_dir = arg;
-		break;
-	case 'h':
-		argp_help(state->root_argp, stdout, ARGP_HELP_STD_HELP, state->name);
-		return ECANCELED;
-	case ARGP_KEY_ARG:
-		snprintf(ps->err, ps->errlen, "unexpected argument '%s'", arg);
-		return EINVAL;
-	default:
-		return ARGP_ERR_UNKNOWN;
-	}
+	if (cli_parse_ulong(arg, 1, UINT_MAX, &v))
+		return cli_fail(c, "invalid count '%s' for %s: want a positive number "
+				"of intervals", arg, from);
+	env->count = v;
 	return 0;
 }
 
 int us_parse_args(int argc, char **argv, struct us_env *env, char *err,
 		  size_t errlen)
 {
-	static const struct argp argp = { .options = opts, .parser = parse_opt, .doc = doc };
-	struct parse_state ps = { .env = env, .err = err, .errlen = errlen };
-	int idx, ret;
+	bool seen[ARRAY_SIZE(scope)] = { 0 }, ival_opt = false, count_opt = false;
+	const char *mode_opt = NULL;
+	char name[64], where[96];
+	unsigned long v;
+	struct cli c;
+	size_t i;
+	int key, nops;
 
 	memset(env, 0, sizeof(*env));
 	env->interval = 1;
 	env->pin_dir = US_PIN_DIR;
-	err[0] = 0;
-	ret = argp_parse(&argp, argc, argv, ARGP_NO_EXIT | ARGP_NO_HELP | ARGP_SILENT,
-			 &idx, &ps);
-	if (ret == ECANCELED)
-		return 1;
-	if (ret) {
-		if (!err[0])
-			snprintf(err, errlen, "invalid option (try --help)");
+	cli_init(&c, "unmapstat", &argp, NULL, err, errlen);
+	while ((key = cli_next(&c, argc, argv)) != -1) {
+		enum us_mode mode = US_MODE_LIVE;
+
+		cli_name(&c, key, name, sizeof(name));
+		for (i = 0; i < ARRAY_SIZE(scope); i++)
+			if (scope[i].key == key)
+				seen[i] = true;
+		switch (key) {
+		case 'i':
+			if (set_interval(&c, env, optarg, name))
+				return -1;
+			ival_opt = true;
+			break;
+		case 'c':
+			if (set_count(&c, env, optarg, name))
+				return -1;
+			count_opt = true;
+			break;
+		case 'p':
+			if (cli_parse_ulong(optarg, 1, INT_MAX, &v)) {
+				cli_fail(&c, "invalid PID '%s' for %s: want a process ID "
+					 "(a positive number)", optarg, name);
+				return -1;
+			}
+			env->pid = v;
+			break;
+		case 'j':
+			env->json = true;
+			break;
+		case 'v':
+			env->verbose = true;
+			break;
+		case OPT_PIN:
+			mode = US_MODE_PIN;
+			break;
+		case OPT_DUMP:
+			mode = US_MODE_DUMP;
+			break;
+		case OPT_UNPIN:
+			mode = US_MODE_UNPIN;
+			break;
+		case OPT_PIN_DIR:
+			if (!*optarg) {
+				cli_fail(&c, "--pin-dir needs a directory, not ''");
+				return -1;
+			}
+			env->pin_dir = optarg;
+			break;
+		case 'h':
+			cli_help(&c, stdout);
+			return 1;
+		case 'V':
+			cli_version(&c, stdout);
+			return 1;
+		default:	/* '?': cli_next() said what */
+			return -1;
+		}
+		if (mode == US_MODE_LIVE)
+			continue;
+		if (mode_opt && env->mode != mode) {
+			cli_fail(&c, "%s and %s exclude each other", mode_opt, name);
+			return -1;
+		}
+		env->mode = mode;
+		mode_opt = mode_names[mode];
+	}
+
+	/* bcc's positional [interval [count]], as -i and -c. */
+	nops = argc - optind;
+	if (nops > 2) {
+		cli_fail(&c, "unexpected argument '%s': the operands are [interval [count]]",
+			 argv[optind + 2]);
 		return -1;
 	}
-	if (ps.modes > 1) {
-		snprintf(err, errlen, "--pin, --dump and --unpin exclude each other");
-		return -1;
+	if (nops >= 1) {
+		if (ival_opt) {
+			cli_fail(&c, "the interval is given twice: by -i/--interval and by "
+				 "the operand '%s'", argv[optind]);
+			return -1;
+		}
+		if (set_interval(&c, env, argv[optind], "the interval operand"))
+			return -1;
+		seen[SCOPE_INTERVAL] = true;
 	}
-	if (env->mode != US_MODE_LIVE && (env->count || env->interval != 1)) {
-		snprintf(err, errlen, "-i and -c only apply to live mode");
-		return -1;
+	if (nops == 2) {
+		if (count_opt) {
+			cli_fail(&c, "the count is given twice: by -c/--count and by the "
+				 "operand '%s'", argv[optind + 1]);
+			return -1;
+		}
+		if (set_count(&c, env, argv[optind + 1], "the count operand"))
+			return -1;
+		seen[SCOPE_COUNT] = true;
 	}
-	if ((env->mode == US_MODE_DUMP || env->mode == US_MODE_UNPIN) && env->pid) {
-		snprintf(err, errlen, "-p is set when pinning, not with --dump/--unpin");
+
+	/* An option that means nothing in this mode is a mistake: say so. */
+	for (i = 0; i < ARRAY_SIZE(scope); i++) {
+		if (!seen[i] || (scope[i].modes & (1U << env->mode)))
+			continue;
+		if (i == SCOPE_INTERVAL && !ival_opt)
+			snprintf(name, sizeof(name), "an interval operand");
+		else if (i == SCOPE_COUNT && !count_opt)
+			snprintf(name, sizeof(name), "a count operand");
+		else
+			cli_name(&c, scope[i].key, name, sizeof(name));
+		list_modes(where, sizeof(where), scope[i].modes);
+		cli_fail(&c, "%s has no meaning %s %s: it applies to %s only", name,
+			 env->mode == US_MODE_LIVE ? "in" : "with", mode_names[env->mode],
+			 where);
 		return -1;
 	}
 	return 0;
@@ -246,6 +374,7 @@ static void print_flush_row(FILE *f, const char *name, const struct us_flushes *
 
 void us_print_table(FILE *f, const struct us_counters *c, const char *title)
 {
+	char buf[48];
 	int r;
 
 	if (title)
@@ -258,6 +387,13 @@ void us_print_table(FILE *f, const struct us_counters *c, const char *title)
 	fprintf(f, "deferred splits, other (THP fault): %llu",
 		(unsigned long long)sum_array(c->split_other, US_ORDERS));
 	print_orders(f, c->split_other);
+	/* try_to_unmap_one() calls: one per folio and VMA reclaim visits. */
+	for (r = 0; r < US_KINDS; r++) {
+		snprintf(buf, sizeof(buf), "reclaim unmaps, %s folios:", kind_names[r]);
+		fprintf(f, "%-36s%llu", buf,
+			(unsigned long long)sum_array(c->unmaps[r], US_ORDERS));
+		print_orders(f, c->unmaps[r]);
+	}
 	fprintf(f, "TLB flushes  %10s %10s %12s %8s %10s %12s\n", "1-page", "range",
 		"range-pages", "full", "deferred", "per-PTE-clr");
 	print_flush_row(f, "reclaim", &c->reclaim);
@@ -278,10 +414,24 @@ void us_print_table(FILE *f, const struct us_counters *c, const char *title)
 		(unsigned long long)sum_array(c->batches, US_OUTCOMES),
 		(unsigned long long)c->batch_pages);
 	for (r = 0; r < US_OUTCOMES; r++)
-		fprintf(f, " %s=%llu", outcome_names[r], (unsigned long long)c->batches[r]);
+		fprintf(f, " %s=%llu", name_of(outcome_names, r, "outcome", buf, sizeof(buf)),
+			(unsigned long long)c->batches[r]);
 	fprintf(f, "; flush");
 	for (r = 0; r < US_FLUSHES; r++)
-		fprintf(f, " %s=%llu", flush_names[r], (unsigned long long)c->batch_flush[r]);
+		fprintf(f, " %s=%llu", name_of(flush_names, r, "flush", buf, sizeof(buf)),
+			(unsigned long long)c->batch_flush[r]);
+	fprintf(f, "\nbatch_unmap batches by kind (pages):");
+	for (r = 0; r < US_BU_KINDS; r++)
+		fprintf(f, " %s=%llu(%llu)", name_of(bu_kind_names, r, "kind", buf, sizeof(buf)),
+			(unsigned long long)c->batch_kinds[r].batches,
+			(unsigned long long)c->batch_kinds[r].pages);
+	fprintf(f, "\nbatch_unmap referenced runs (young, pages):");
+	for (r = 0; r < US_BU_KINDS; r++)
+		fprintf(f, " %s=%llu(%llu,%llu)",
+			name_of(bu_kind_names, r, "kind", buf, sizeof(buf)),
+			(unsigned long long)c->referenced[r].runs,
+			(unsigned long long)c->referenced[r].young,
+			(unsigned long long)c->referenced[r].pages);
 	fprintf(f, "\n");
 }
 
@@ -300,14 +450,23 @@ void us_print_attach(FILE *f, const struct us_attach *att, int natt)
 
 /* --- JSON ------------------------------------------------------------------------ */
 
-static void json_array(FILE *f, const char *key, const __u64 *a, int n)
+/*
+ * Every array of the counters struct becomes an object with named keys
+ * (docs/unmapstat.md has the schema): @names, else "<prefix><index>"
+ * ("order4" for folio orders).
+ */
+static void json_named(FILE *f, const char *key, const __u64 *a,
+		       const char *const *names, const char *prefix, int n)
 {
+	char buf[32];
 	int i;
 
-	fprintf(f, "\"%s\":[", key);
+	fprintf(f, "\"%s\":{", key);
 	for (i = 0; i < n; i++)
-		fprintf(f, "%s%llu", i ? "," : "", (unsigned long long)a[i]);
-	fprintf(f, "]");
+		fprintf(f, "%s\"%s\":%llu", i ? "," : "",
+			name_of(names, i, prefix, buf, sizeof(buf)),
+			(unsigned long long)a[i]);
+	fprintf(f, "}");
 }
 
 static void json_flushes(FILE *f, const char *key, const struct us_flushes *fl)
@@ -318,34 +477,55 @@ static void json_flushes(FILE *f, const char *key, const struct us_flushes *fl)
 		(unsigned long long)fl->range_pages, (unsigned long long)fl->full,
 		(unsigned long long)fl->deferred,
 		(unsigned long long)fl->ptep_clear_flush);
-	json_array(f, "tlb_events", fl->tlb_events, US_TLB_REASONS);
+	json_named(f, "tlb_events", fl->tlb_events, tlb_reason_names, "reason", US_TLB_REASONS);
 	fprintf(f, ",");
-	json_array(f, "tlb_pages", fl->tlb_pages, US_TLB_REASONS);
+	json_named(f, "tlb_pages", fl->tlb_pages, tlb_reason_names, "reason", US_TLB_REASONS);
 	fprintf(f, "}");
 }
 
-void us_print_json(FILE *f, const struct us_counters *c, double seconds,
+void us_print_json(FILE *f, const struct us_counters *c, double seconds, int pid,
 		   const struct us_attach *att, int natt)
 {
+	char buf[32];
 	int i;
 
-	fprintf(f, "{");
+	fprintf(f, "{\"schema\":%d,", US_JSON_SCHEMA);
 	if (seconds >= 0)
 		fprintf(f, "\"seconds\":%.3f,", seconds);
+	if (pid)
+		fprintf(f, "\"pid\":%d,", pid);
 	fprintf(f, "\"counters\":{\"reclaim_calls\":%llu,",
 		(unsigned long long)c->reclaim_calls);
-	json_array(f, "split_partial", c->split_partial, US_ORDERS);
+	json_named(f, "split_partial", c->split_partial, NULL, "order", US_ORDERS);
 	fprintf(f, ",");
-	json_array(f, "split_other", c->split_other, US_ORDERS);
+	json_named(f, "split_other", c->split_other, NULL, "order", US_ORDERS);
 	fprintf(f, ",");
 	json_flushes(f, "reclaim", &c->reclaim);
 	fprintf(f, ",");
 	json_flushes(f, "other", &c->other);
 	fprintf(f, ",");
-	json_array(f, "batches", c->batches, US_OUTCOMES);
+	json_named(f, "batches", c->batches, outcome_names, "outcome", US_OUTCOMES);
 	fprintf(f, ",\"batch_pages\":%llu,", (unsigned long long)c->batch_pages);
-	json_array(f, "batch_flush", c->batch_flush, US_FLUSHES);
-	fprintf(f, "}");
+	json_named(f, "batch_flush", c->batch_flush, flush_names, "flush", US_FLUSHES);
+	fprintf(f, ",\"unmaps\":{");
+	for (i = 0; i < US_KINDS; i++) {
+		fprintf(f, "%s", i ? "," : "");
+		json_named(f, kind_names[i], c->unmaps[i], NULL, "order", US_ORDERS);
+	}
+	fprintf(f, "},\"batch_kinds\":{");
+	for (i = 0; i < US_BU_KINDS; i++)
+		fprintf(f, "%s\"%s\":{\"batches\":%llu,\"pages\":%llu}", i ? "," : "",
+			name_of(bu_kind_names, i, "kind", buf, sizeof(buf)),
+			(unsigned long long)c->batch_kinds[i].batches,
+			(unsigned long long)c->batch_kinds[i].pages);
+	fprintf(f, "},\"referenced\":{");
+	for (i = 0; i < US_BU_KINDS; i++)
+		fprintf(f, "%s\"%s\":{\"runs\":%llu,\"young\":%llu,\"pages\":%llu}",
+			i ? "," : "", name_of(bu_kind_names, i, "kind", buf, sizeof(buf)),
+			(unsigned long long)c->referenced[i].runs,
+			(unsigned long long)c->referenced[i].young,
+			(unsigned long long)c->referenced[i].pages);
+	fprintf(f, "}}");
 	if (att && natt) {
 		fprintf(f, ",\"attach\":[");
 		for (i = 0; i < natt; i++)

@@ -13,6 +13,8 @@
 #include "unmapstat.h"
 
 #define US_PIN_DIR	"/sys/fs/bpf/unmapstat"
+/* Bumped when a JSON field is renamed, removed or changes meaning. */
+#define US_JSON_SCHEMA	1
 
 enum us_mode {
 	US_MODE_LIVE = 0,	/* attach, print per interval, summary on exit */
@@ -32,8 +34,9 @@ struct us_env {
 };
 
 /*
- * Parse the command line into @env.  Returns 0, 1 if help/usage was printed
- * (exit 0), or -1 on error (message in @err).
+ * Parse the command line into @env.  Returns 0, 1 if --help or --version
+ * was printed (exit 0), or -1 on error (message in @err, naming the option
+ * and the reason: print it and exit 2).
  */
 int us_parse_args(int argc, char **argv, struct us_env *env, char *err,
 		  size_t errlen);
@@ -49,7 +52,12 @@ void us_sum(struct us_counters *out, const struct us_counters *percpu, int ncpu)
 void us_delta(struct us_counters *out, const struct us_counters *now,
 	      const struct us_counters *before);
 void us_print_table(FILE *f, const struct us_counters *c, const char *title);
-void us_print_json(FILE *f, const struct us_counters *c, double seconds,
+/*
+ * One JSON object on one line (schema in docs/unmapstat.md): @seconds < 0
+ * leaves "seconds" out (--dump), @pid 0 leaves "pid" out, @att the attach
+ * points (the summary).
+ */
+void us_print_json(FILE *f, const struct us_counters *c, double seconds, int pid,
 		   const struct us_attach *att, int natt);
 void us_print_attach(FILE *f, const struct us_attach *att, int natt);
 

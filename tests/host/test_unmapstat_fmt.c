@@ -40,13 +40,50 @@ static int parse(const char *line, struct us_env *env, char *err, size_t errlen)
 
 static void test_args(void)
 {
-	static const char *const bad[] = {
-		"-i 0", "-i -1", "-i abc", "-i 99999999", "-c 0", "-c x",
-		"-p 0", "-p -5", "-p 12a", "--pin --dump", "--dump --unpin",
-		"--pin -i 5", "--dump -c 2", "--dump -p 1", "extra", "--bogus",
+	/* A bad command line, and what its error must name. */
+	static const struct {
+		const char *line;
+		const char *says[2];
+	} bad[] = {
+		{ "-i 0", { "-i/--interval", "1..86400" } },
+		{ "-i -1", { "-i/--interval", "'-1'" } },
+		{ "-i abc", { "invalid interval 'abc'", "-i/--interval" } },
+		{ "-i 99999999", { "-i/--interval", "1..86400" } },
+		{ "-c 0", { "-c/--count", "positive" } },
+		{ "-c x", { "invalid count 'x'", "-c/--count" } },
+		{ "-p 0", { "-p/--pid", "process ID" } },
+		{ "-p -5", { "-p/--pid", "'-5'" } },
+		{ "-p 12a", { "-p/--pid", "'12a'" } },
+		{ "--pin --dump", { "--pin and --dump", "exclude each other" } },
+		{ "--dump --unpin", { "--dump and --unpin", "exclude each other" } },
+		{ "--pin -i 5", { "-i/--interval", "--pin" } },
+		{ "--pin -i 1", { "-i/--interval", "--pin" } },
+		{ "--dump -c 2", { "-c/--count", "--dump" } },
+		{ "--dump -p 1", { "-p/--pid", "--dump" } },
+		{ "--unpin -j", { "-j/--json", "--unpin" } },
+		{ "--unpin -v", { "-v/--verbose", "--unpin" } },
+		{ "--pin -j", { "-j/--json", "--pin" } },
+		{ "--pin 5", { "interval operand", "--pin" } },
+		{ "--pin-dir /x", { "--pin-dir", "live mode" } },
+		{ "--bogus", { "unknown option", "'--bogus'" } },
+		{ "--bogus=1", { "unknown option", "'--bogus'" } },
+		{ "-x", { "unknown option", "'-x'" } },
+		{ "-jx", { "unknown option", "'-x'" } },
+		{ "-i", { "-i/--interval", "needs an argument" } },
+		{ "-j -c", { "-c/--count", "needs an argument" } },
+		{ "--pin --pin-dir", { "--pin-dir", "needs an argument" } },
+		{ "--json=yes", { "--json", "takes no argument" } },
+		{ "--pi", { "ambiguous", "--pin-dir" } },
+		{ "1 2 3", { "unexpected argument '3'", "[interval [count]]" } },
+		{ "0", { "invalid interval '0'", "operand" } },
+		{ "x", { "invalid interval 'x'", "operand" } },
+		{ "1 0", { "invalid count '0'", "operand" } },
+		{ "-i 2 3", { "interval is given twice", "'3'" } },
+		{ "-c 2 3 4", { "count is given twice", "'4'" } },
+		{ "--dump 5", { "interval operand", "--dump" } },
 	};
 	struct us_env env;
-	char err[256];
+	char err[512];
 	unsigned int i;
 	int ret;
 
@@ -58,18 +95,39 @@ static void test_args(void)
 	ret = parse("-i 5 -c 3 -p 42 -j -v", &env, err, sizeof(err));
 	result(ret == 0 && env.interval == 5 && env.count == 3 && env.pid == 42 &&
 	       env.json && env.verbose, "args_live_options");
+	ret = parse("--interval 5 --count 3 --pid 42 --json --verbose", &env, err,
+		    sizeof(err));
+	result(ret == 0 && env.interval == 5 && env.count == 3 && env.pid == 42 &&
+	       env.json && env.verbose, "args_live_long_options");
+
+	/* bcc's positional interval and count, options before or after. */
+	ret = parse("5 3 -j", &env, err, sizeof(err));
+	result(ret == 0 && env.interval == 5 && env.count == 3 && env.json,
+	       "args_positional_interval_count");
+	ret = parse("-j 2", &env, err, sizeof(err));
+	result(ret == 0 && env.interval == 2 && env.count == 0,
+	       "args_positional_interval_only");
+	ret = parse("-c 4 7", &env, err, sizeof(err));
+	result(ret == 0 && env.interval == 7 && env.count == 4,
+	       "args_positional_interval_with_count_option");
 
 	ret = parse("--pin -p 7", &env, err, sizeof(err));
 	result(ret == 0 && env.mode == US_MODE_PIN && env.pid == 7, "args_pin");
+	ret = parse("--pin -v --pin-dir /sys/fs/bpf/y", &env, err, sizeof(err));
+	result(ret == 0 && env.mode == US_MODE_PIN && env.verbose &&
+	       !strcmp(env.pin_dir, "/sys/fs/bpf/y"), "args_pin_verbose_dir");
 	ret = parse("--dump -j", &env, err, sizeof(err));
 	result(ret == 0 && env.mode == US_MODE_DUMP && env.json, "args_dump_json");
 	ret = parse("--unpin --pin-dir /sys/fs/bpf/x", &env, err, sizeof(err));
 	result(ret == 0 && env.mode == US_MODE_UNPIN &&
 	       !strcmp(env.pin_dir, "/sys/fs/bpf/x"), "args_unpin_dir");
+	ret = parse("--pin --pin", &env, err, sizeof(err));
+	result(ret == 0 && env.mode == US_MODE_PIN, "args_same_mode_twice");
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		ret = parse(bad[i], &env, err, sizeof(err));
-		result(ret == -1 && err[0], "args_reject '%s' (%s)", bad[i], err);
+		ret = parse(bad[i].line, &env, err, sizeof(err));
+		result(ret == -1 && strstr(err, bad[i].says[0]) && strstr(err, bad[i].says[1]),
+		       "args_reject '%s' (%s)", bad[i].line, err);
 	}
 }
 
@@ -83,16 +141,28 @@ static void test_sum_delta(void)
 	percpu[1].reclaim.single = 3;
 	percpu[2].other.tlb_pages[5] = 11;
 	percpu[0].batch_flush[2] = 1;
+	/* The fields appended last, up to the struct's last __u64. */
+	percpu[0].unmaps[US_KIND_FILE][4] = 2;
+	percpu[1].unmaps[US_KIND_FILE][4] = 3;
+	percpu[2].referenced[US_BU_KINDS - 1].pages = 16;
+	percpu[1].referenced[US_BU_KINDS - 1].pages = 1;
 	us_sum(&sum, percpu, 3);
 	result(sum.split_partial[4] == 12 && sum.reclaim.single == 3 &&
 	       sum.other.tlb_pages[5] == 11 && sum.batch_flush[2] == 1 &&
+	       sum.unmaps[US_KIND_FILE][4] == 5 && sum.unmaps[US_KIND_ANON][4] == 0 &&
+	       sum.referenced[US_BU_KINDS - 1].pages == 17 &&
 	       sum.reclaim_calls == 0, "sum_over_cpus");
 
 	later = sum;
 	later.split_partial[4] += 4;
 	later.batch_pages += 16;
+	later.batch_kinds[BU_KIND_LAZYFREE].batches += 1;
+	later.referenced[US_BU_KINDS - 1].young += 2;
 	us_delta(&delta, &later, &sum);
 	result(delta.split_partial[4] == 4 && delta.batch_pages == 16 &&
+	       delta.batch_kinds[BU_KIND_LAZYFREE].batches == 1 &&
+	       delta.referenced[US_BU_KINDS - 1].young == 2 &&
+	       delta.unmaps[US_KIND_FILE][4] == 0 &&
 	       delta.reclaim.single == 0, "delta_between_reads");
 }
 
@@ -110,7 +180,7 @@ static char *capture(void (*fn)(FILE *, const struct us_counters *),
 
 static void json_plain(FILE *f, const struct us_counters *c)
 {
-	us_print_json(f, c, -1, NULL, 0);
+	us_print_json(f, c, -1, 0, NULL, 0);
 }
 
 static void table_plain(FILE *f, const struct us_counters *c)
@@ -138,20 +208,57 @@ static void test_output(void)
 	c.other.tlb_events[1] = 9;
 	c.batches[0] = 64;
 	c.batch_pages = 1024;
+	c.unmaps[US_KIND_LAZYFREE][4] = 64;
+	c.unmaps[US_KIND_FILE][0] = 7;
+	c.unmaps[US_KIND_FILE][2] = 5;
+	c.unmaps[US_KIND_FILE][9] = 1;
+	c.unmaps[US_KIND_SHMEM][9] = 3;
+	c.batch_kinds[BU_KIND_LAZYFREE].batches = 64;
+	c.batch_kinds[BU_KIND_LAZYFREE].pages = 1024;
+	c.batch_kinds[BU_KIND_FILE].batches = 6;
+	c.batch_kinds[BU_KIND_FILE].pages = 96;
+	c.referenced[BU_KIND_FILE].runs = 10;
+	c.referenced[BU_KIND_FILE].young = 4;
+	c.referenced[BU_KIND_FILE].pages = 160;
 
 	s = capture(json_plain, &c);
-	result(strstr(s, "\"split_partial\":[0,0,0,0,2048,0,0,0,0,0]") &&
+	result(!strncmp(s, "{\"schema\":1,\"counters\":{", 24) &&
+	       strstr(s, "\"split_partial\":{\"order0\":0,\"order1\":0,\"order2\":0,"
+		      "\"order3\":0,\"order4\":2048,\"order5\":0,") &&
+	       strstr(s, "\"order9\":0}") &&
 	       strstr(s, "\"reclaim\":{\"single\":12,\"range\":3,\"range_pages\":48,") &&
-	       strstr(s, "\"other\":{") && strstr(s, "\"tlb_events\":[0,9,0,0,0,0]") &&
-	       strstr(s, "\"batches\":[64,0,0]") && strstr(s, "\"batch_pages\":1024") &&
-	       !strstr(s, "\"seconds\"") && s[0] == '{' && s[strlen(s) - 2] == '}',
-	       "json_has_named_fields");
+	       strstr(s, "\"other\":{") &&
+	       strstr(s, "\"tlb_events\":{\"task_switch\":0,\"remote_shootdown\":9,"
+		      "\"local_shootdown\":0,\"local_mm_shootdown\":0,"
+		      "\"remote_send_ipi\":0,\"reason5\":0}") &&
+	       strstr(s, "\"batches\":{\"discard\":64,\"restore_dirty\":0,"
+		      "\"restore_refs\":0,\"unmap\":0}") && strstr(s, "\"batch_pages\":1024") &&
+	       strstr(s, "\"batch_flush\":{\"deferred\":0,\"range\":0,\"none\":0}") &&
+	       !strstr(s, "\"seconds\"") && !strstr(s, "\"pid\"") && !strchr(s, '[') &&
+	       s[strlen(s) - 2] == '}', "json_has_schema_and_only_named_fields");
+	free(s);
+
+	/* The fields by folio kind, each array an object (docs/unmapstat.md). */
+	s = capture(json_plain, &c);
+	result(strstr(s, "\"batch_flush\":{\"deferred\":0,\"range\":0,\"none\":0},"
+		      "\"unmaps\":{\"anon\":{\"order0\":0,") &&
+	       strstr(s, "\"lazyfree\":{\"order0\":0,\"order1\":0,\"order2\":0,"
+		      "\"order3\":0,\"order4\":64,\"order5\":0,") &&
+	       strstr(s, "\"file\":{\"order0\":7,\"order1\":0,\"order2\":5,\"order3\":0,"
+		      "\"order4\":0,\"order5\":0,\"order6\":0,\"order7\":0,\"order8\":0,"
+		      "\"order9\":1},\"shmem\":{\"order0\":0,") &&
+	       strstr(s, "\"order8\":0,\"order9\":3}},\"batch_kinds\":{") &&
+	       strstr(s, "\"batch_kinds\":{\"lazyfree\":{\"batches\":64,\"pages\":1024},"
+		      "\"file\":{\"batches\":6,\"pages\":96}},") &&
+	       strstr(s, "\"referenced\":{\"lazyfree\":{\"runs\":0,\"young\":0,\"pages\":0},"
+		      "\"file\":{\"runs\":10,\"young\":4,\"pages\":160}}}}\n"),
+	       "json_counts_by_folio_kind");
 	free(s);
 
 	f = open_memstream(&buf, &len);
-	us_print_json(f, &c, 1.5, att, 2);
+	us_print_json(f, &c, 1.5, 42, att, 2);
 	fclose(f);
-	result(strstr(buf, "\"seconds\":1.500") &&
+	result(strstr(buf, "\"seconds\":1.500") && strstr(buf, "\"pid\":42,") &&
 	       strstr(buf, "{\"what\":\"deferred_split_folio\",\"how\":\"fentry\"}") &&
 	       strstr(buf, "{\"what\":\"batch_unmap:batch\",\"how\":null}"),
 	       "json_reports_attach_points");
@@ -161,6 +268,15 @@ static void test_output(void)
 	result(strstr(s, "title\n") && strstr(s, "partially mapped:  2048  (64K:2048)") &&
 	       strstr(s, "reclaim") && strstr(s, "discard=64"),
 	       "table_shows_splits_by_size_and_batches");
+	/* Only the orders that occurred, aligned with the lines above. */
+	result(strstr(s, "\nreclaim unmaps, anon folios:        0\n") &&
+	       strstr(s, "\nreclaim unmaps, lazyfree folios:    64  (64K:64)\n") &&
+	       strstr(s, "\nreclaim unmaps, file folios:        13  (4K:7 16K:5 2048K:1)\n") &&
+	       strstr(s, "\nreclaim unmaps, shmem folios:       3  (2048K:3)\n") &&
+	       strstr(s, "\nbatch_unmap batches by kind (pages): lazyfree=64(1024) file=6(96)\n") &&
+	       strstr(s, "\nbatch_unmap referenced runs (young, pages): lazyfree=0(0,0) "
+		      "file=10(4,160)\n"),
+	       "table_shows_counts_by_folio_kind");
 	free(s);
 
 	buf = NULL;

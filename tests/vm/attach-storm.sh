@@ -8,7 +8,7 @@
 # (VM_TCG_THREAD=single) the same runs are clean.  Run it with:
 #   make vm-run CMD='sh /vm/bin/attach-storm.sh off' FILES=tests/vm/attach-storm.sh
 [ "$1" = on ] && insmod /vm/batch_unmap.ko
-storm() { while :; do taskset -c 1 lazyfree-bench -f 64K -s 16M -n 5 -c 1 >/dev/null 2>&1; done; }
+storm() { while :; do taskset -c 1 lazyfree-bench -f 64K -s 16M -n 5 -C 1 >/dev/null 2>&1; done; }
 storm &
 spid=$!
 i=0

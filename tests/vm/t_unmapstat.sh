@@ -2,9 +2,11 @@
 # unmapstat in the VM: with a known workload (N lazyfree 64K folios reclaimed
 # by MADV_PAGEOUT, on one CPU and with the mm active on a second CPU), module
 # off counts N partially-mapped deferred splits and the stock path's flushes;
-# module on counts none and at most one reclaim flush per folio.  The counts
-# agree with the mTHP split_deferred stat, with the module's own kprobe
-# counters, and with `bpftool map dump` of the pinned map.
+# module on counts none and at most one reclaim flush per folio.  Either way
+# reclaim unmaps N lazyfree order-4 folios.  A page-cache workload on XFS
+# (file-bench) counts as file, with the module's file batches and referenced
+# runs.  The counts agree with the mTHP split_deferred stat, with the
+# module's own counters, and with `bpftool map dump` of the pinned map.
 
 N=64			# folios per run
 PIN=/sys/fs/bpf/unmapstat
@@ -22,18 +24,24 @@ stat() { awk -v k="$1" '$1 == k { print $2 }' "$STATS"; }
 
 workload() {	# workload <touch-threads>: prints lazyfree-bench JSON
 	# Started on CPU 0, so the mm never ran elsewhere unless asked to.
-	taskset -c 0 lazyfree-bench -f 64K -s $((N * 64))K -n 1 -w 0 -c 0 -t "$1" -o json
+	taskset -c 0 lazyfree-bench -f 64K -s $((N * 64))K -n 1 -w 0 -C 0 -t "$1" -j
+}
+
+file_workload() {	# file_workload pageout|memcg: prints file-bench JSON
+	file-bench -s 8M -d /mnt/xfs -r "$1" -n 1 -w 0 -C 0 -j
 }
 
 dump() { unmapstat --dump -j | jq -c .counters; }
 
 # One measured run: pin counters, run the workload, dump, unpin.
-measure() {	# measure <tag> <touch-threads>
+measure() {	# measure <tag> <workload command...>: its output in /tmp/bench.<tag>
+	tag="$1"
+	shift
 	unmapstat --unpin >/dev/null
-	unmapstat --pin >/tmp/pin.$1 2>&1 || { cat /tmp/pin.$1; return 1; }
-	workload "$2" >/tmp/bench.$1 || return 1
-	dump >/tmp/dump.$1 || return 1
-	bpftool -j map dump pinned $PIN/counters >/tmp/bpftool.$1 || return 1
+	unmapstat --pin >/tmp/pin.$tag 2>&1 || { cat /tmp/pin.$tag; return 1; }
+	"$@" >/tmp/bench.$tag || return 1
+	dump >/tmp/dump.$tag || return 1
+	bpftool -j map dump pinned $PIN/counters >/tmp/bpftool.$tag || return 1
 	unmapstat --unpin >/dev/null
 }
 
@@ -53,14 +61,14 @@ check "bad_interval_rejected" '[ $rc = 2 ] && echo "$out" | grep -q "invalid int
 # --- module off ------------------------------------------------------------------
 for cpus in 1 2; do
 	t=$((cpus - 1))
-	if ! measure off$cpus $t; then
+	if ! measure off$cpus workload $t; then
 		nok "unmapstat_measures_module_off_${cpus}cpu"
 		continue
 	fi
 	echo "# module off, $cpus CPU(s): $(cat /tmp/dump.off$cpus)"
 	sd="$(q bench.off$cpus .split_deferred[0])"
 	check "off_${cpus}cpu_split_partial_is_one_per_folio" \
-		'[ "$(q dump.off$cpus .split_partial[4])" = $N ] && [ "$sd" = $N ]'
+		'[ "$(q dump.off$cpus .split_partial.order4)" = $N ] && [ "$sd" = $N ]'
 	# Stock: every PTE cleared one by one, flushed per PTE or deferred.
 	pte="$(q dump.off$cpus .reclaim.ptep_clear_flush)"
 	single="$(q dump.off$cpus .reclaim.single)"
@@ -71,7 +79,11 @@ for cpus in 1 2; do
 	else
 		check "off_2cpu_defers_flushes" '[ "$deferred" -ge 1 ] && [ "$pte" = 0 ]'
 	fi
-	check "off_${cpus}cpu_no_module_batches" '[ "$(q dump.off$cpus ".batches | add")" = 0 ]'
+	check "off_${cpus}cpu_no_module_batches" \
+		'[ "$(q dump.off$cpus ".batches | add")" = 0 ] && [ "$(q dump.off$cpus "[.batch_kinds[].batches, .referenced[].runs] | add")" = 0 ]'
+	# One try_to_unmap_one() per folio (one VMA each), classified by the folio.
+	check "off_${cpus}cpu_unmaps_lazyfree_order4_one_per_folio" \
+		'[ "$(q dump.off$cpus .unmaps.lazyfree.order4)" = $N ]'
 done
 
 # --- module on -------------------------------------------------------------------
@@ -81,7 +93,7 @@ else
 	for cpus in 1 2; do
 		t=$((cpus - 1))
 		echo 0 >$STATS
-		if ! measure on$cpus $t; then
+		if ! measure on$cpus workload $t; then
 			nok "unmapstat_measures_module_on_${cpus}cpu"
 			continue
 		fi
@@ -89,34 +101,74 @@ else
 		check "on_${cpus}cpu_no_deferred_split" \
 			'[ "$(q dump.on$cpus ".split_partial | add")" = 0 ] && [ "$(q bench.on$cpus .split_deferred[0])" = 0 ]'
 		check "on_${cpus}cpu_one_batch_per_folio" \
-			'[ "$(q dump.on$cpus .batches[0])" = $N ] && [ "$(q dump.on$cpus .batch_pages)" = $((N * 16)) ]'
+			'[ "$(q dump.on$cpus .batches.discard)" = $N ] && [ "$(q dump.on$cpus .batch_pages)" = $((N * 16)) ]'
 		flushes="$(q dump.on$cpus '.reclaim | .single + .range + .full + .deferred')"
 		echo "# reclaim flushes with the module: $flushes for $N folios"
 		check "on_${cpus}cpu_at_most_one_flush_per_folio" \
 			'[ "$flushes" -le $N ] && [ "$(q dump.on$cpus .reclaim.ptep_clear_flush)" = 0 ]'
 		# The module's own counters saw the same as unmapstat.
 		check "on_${cpus}cpu_agrees_with_module_counters" \
-			'[ "$(stat kp_deferred_split_partial)" = 0 ] && [ "$(stat batches)" = "$(q dump.on$cpus .batches[0])" ]'
+			'[ "$(stat kp_deferred_split_partial)" = 0 ] && [ "$(stat batches)" = "$(q dump.on$cpus .batches.discard)" ]'
+		# By kind: the module's lazyfree batches, reclaim's lazyfree unmaps.
+		check "on_${cpus}cpu_batch_kinds_agree_with_module_counters" \
+			'[ "$(q dump.on$cpus .batch_kinds.lazyfree.batches)" = "$(stat batches)" ] && [ "$(q dump.on$cpus .batch_kinds.lazyfree.pages)" = $((N * 16)) ] && [ "$(q dump.on$cpus .batch_kinds.file.batches)" = 0 ]'
+		check "on_${cpus}cpu_unmaps_lazyfree_order4_one_per_folio" \
+			'[ "$(q dump.on$cpus .unmaps.lazyfree.order4)" = $N ]'
+		# MADV_PAGEOUT skips the referenced check: none here, none in the module.
+		check "on_${cpus}cpu_referenced_attached_agrees_with_module" \
+			'grep -q "batch_unmap:referenced *tracepoint" /tmp/pin.on$cpus && [ "$(q dump.on$cpus "[.referenced[].runs] | add")" = "$(stat ref_batches)" ]'
 		if [ $cpus = 1 ]; then
 			check "on_1cpu_range_flush_per_batch" \
 				'[ "$(q dump.on1 .reclaim.range)" = "$(stat flush_range)" ] && [ "$(stat flush_range)" = $N ]'
 		else
 			check "on_2cpu_deferred_flushes" \
-				'[ "$(stat flush_deferred)" = $N ] && [ "$(q dump.on2 .batch_flush[0])" = $N ]'
+				'[ "$(stat flush_deferred)" = $N ] && [ "$(q dump.on2 .batch_flush.deferred)" = $N ]'
 		fi
 	done
+
+	# Page cache on XFS (large folios).  MADV_PAGEOUT: the unmap alone, in
+	# file batches; memcg reclaim: through the LRU, whose referenced check
+	# the module batches too.
+	if [ -w /mnt/xfs ]; then
+		for how in pageout memcg; do
+			echo 0 >$STATS
+			if ! measure file$how file_workload $how; then
+				nok "unmapstat_measures_file_$how"
+				continue
+			fi
+			echo "# file, $how: $(cat /tmp/dump.file$how)"
+			check "file_${how}_batch_kinds_agree_with_module_counters" \
+				'[ "$(q dump.file$how .batch_kinds.file.batches)" = "$(stat file_batches)" ] && [ "$(q dump.file$how .batch_kinds.file.pages)" = "$(stat file_ptes)" ] && [ "$(q dump.file$how .batches.unmap)" = "$(stat file_batches)" ] && [ "$(q dump.file$how .batch_kinds.lazyfree.batches)" = 0 ]'
+			check "file_${how}_referenced_agrees_with_module_counters" \
+				'[ "$(q dump.file$how .referenced.file.runs)" = "$(stat ref_file_batches)" ] && [ "$(q dump.file$how "[.referenced[].runs] | add")" = "$(stat ref_batches)" ] && [ "$(q dump.file$how "[.referenced[].young] | add")" = "$(stat ref_young)" ] && [ "$(q dump.file$how "[.referenced[].pages] | add")" = "$(stat ref_ptes)" ]'
+			# File, not anon, and only at orders the mapping had.
+			check "file_${how}_unmaps_are_file_folios" \
+				'[ "$(q dump.file$how "[.unmaps.anon[], .unmaps.lazyfree[]] | add")" = 0 ] && jq -e --slurpfile b /tmp/bench.file$how ".unmaps.file | to_entries | all(.value == 0 or \$b[0].iterations[0].folio_pages[.key] > 0)" /tmp/dump.file$how >/dev/null'
+		done
+		# MADV_PAGEOUT unmaps every folio of the mapping: large ones, batched.
+		check "file_pageout_unmaps_and_batches_large_file_folios" \
+			'[ "$(q dump.filepageout "[.unmaps.file | to_entries[] | select(.key != \"order0\") | .value] | add")" -gt 0 ] && [ "$(q dump.filepageout .batch_kinds.file.batches)" -gt 0 ]'
+		# The LRU's referenced check visits the mapped, young folios first.
+		check "file_memcg_referenced_runs_on_file_folios" \
+			'[ "$(q dump.filememcg .referenced.file.runs)" -gt 0 ]'
+	else
+		echo "ok - unmapstat_file_workload # SKIP /mnt/xfs is not mounted (--no-disk)"
+	fi
 
 	# The stock path again, this time seen by the module's kprobes too
 	# (enabled=0: the module declines everything, see t_hook).
 	echo 0 >/sys/module/batch_unmap/parameters/enabled
 	echo 0 >$STATS
-	if measure declining 0; then
+	if measure declining workload 0; then
 		echo "# module declining: $(cat /tmp/dump.declining)"
 		check "stock_split_counts_agree_kprobes_unmapstat_sysfs" \
-			'[ "$(stat kp_deferred_split_partial)" = $N ] && [ "$(q dump.declining .split_partial[4])" = $N ] && [ "$(q bench.declining .split_deferred[0])" = $N ]'
+			'[ "$(stat kp_deferred_split_partial)" = $N ] && [ "$(q dump.declining .split_partial.order4)" = $N ] && [ "$(q bench.declining .split_deferred[0])" = $N ]'
 		# System-wide kprobe counts include every other ptep_clear_flush.
 		check "stock_per_pte_flushes_seen_by_both" \
 			'[ "$(stat kp_ptep_clear_flush)" -ge "$(q dump.declining .reclaim.ptep_clear_flush)" ] && [ "$(q dump.declining .reclaim.ptep_clear_flush)" = $((N * 16)) ]'
+		# Declined: no batch, but reclaim unmaps the same folios.
+		check "declining_unmaps_counted_without_batches" \
+			'[ "$(q dump.declining .unmaps.lazyfree.order4)" = $N ] && [ "$(q dump.declining "[.batch_kinds[].batches] | add")" = 0 ]'
 	else
 		nok "unmapstat_measures_module_declining"
 	fi
@@ -129,10 +181,22 @@ jqsum='def add2($a; $b): if ($a | type) == "object" then reduce ($a | keys[]) as
 	elif ($a | type) == "array" then [range(0; $a | length) as $i | add2($a[$i]; $b[$i])]
 	else $a + $b end;
 	.[0].formatted.values | reduce .[1:][].value as $v (.[0].value; add2(.; $v))'
+# unmapstat's JSON names what the struct keeps in arrays (docs/unmapstat.md):
+# name bpftool's arrays the same way, index by index.
+jqnamed='def named($n): . as $a | reduce range(0; $n | length) as $i ({}; .[$n[$i]] = $a[$i]);
+	def orders: [range(0; 10) | "order\(.)"];
+	def reasons: ["task_switch", "remote_shootdown", "local_shootdown",
+		"local_mm_shootdown", "remote_send_ipi", "reason5"];
+	.split_partial |= named(orders) | .split_other |= named(orders)
+	| .reclaim.tlb_events |= named(reasons) | .reclaim.tlb_pages |= named(reasons)
+	| .batches |= named(["discard", "restore_dirty", "restore_refs", "unmap"])
+	| .batch_flush |= named(["deferred", "range", "none"])
+	| .unmaps |= (map(named(orders)) | named(["anon", "lazyfree", "file", "shmem"]))
+	| .batch_kinds |= named(["lazyfree", "file"]) | .referenced |= named(["lazyfree", "file"])'
 if [ -s /tmp/bpftool.off1 ]; then
 	# "other" keeps counting between the two reads (the shell, jq, bpftool
 	# fault and flush too); everything else is quiescent after the workload.
-	jq -cS "$jqsum | del(.other)" /tmp/bpftool.off1 >/tmp/bpftool.sum 2>/tmp/jq.err
+	jq -cS "$jqsum | del(.other) | $jqnamed" /tmp/bpftool.off1 >/tmp/bpftool.sum 2>/tmp/jq.err
 	jq -cS "del(.other)" /tmp/dump.off1 >/tmp/dump.sorted
 	check "bpftool_dump_matches_unmapstat_dump" 'cmp -s /tmp/bpftool.sum /tmp/dump.sorted'
 	[ $failed = 0 ] || { echo "# bpftool: $(cat /tmp/bpftool.sum /tmp/jq.err)"; echo "# unmapstat: $(cat /tmp/dump.sorted)"; }
@@ -147,9 +211,15 @@ out="$(unmapstat --pin 2>&1)"; rc=$?
 check "pin_twice_is_handled" '[ $rc = 0 ] && echo "$out" | grep -q "already pinned" && [ -e $PIN/counters ]'
 unmapstat --unpin >/dev/null
 check "unpin_removes_everything" '[ ! -e $PIN ]'
-unmapstat -i 1 -c 2 -j >/tmp/live.json 2>/tmp/live.err
-check "live_json_intervals_and_summary" '[ "$(jq -s length /tmp/live.json)" = 3 ] && jq -e ".[2].attach | length > 0" -s /tmp/live.json >/dev/null 2>&1 || jq -s -e ".[2].attach | length > 0" /tmp/live.json >/dev/null'
-check "missing_module_tracepoint_is_reported" \
-	'jq -s -e ".[2].attach[] | select(.what == \"batch_unmap:batch\") | .how == null" /tmp/live.json >/dev/null'
+# bcc's positional interval and count: 1 s, twice.
+unmapstat 1 2 -j >/tmp/live.json 2>/tmp/live.err
+check "live_json_intervals_and_summary" '[ "$(jq -s length /tmp/live.json)" = 3 ] && jq -s -e ".[2].attach | length > 0" /tmp/live.json >/dev/null'
+check "live_json_has_schema_and_named_keys" \
+	'jq -s -e "all(.[]; .schema == 1 and (.counters.batches | type) == \"object\" and .counters.split_partial.order4 != null and .counters.unmaps.shmem.order9 != null and .counters.batch_kinds.file.pages != null and .counters.referenced.lazyfree.young != null)" /tmp/live.json >/dev/null'
+check "missing_module_tracepoints_are_reported" \
+	'jq -s -e "[.[2].attach[] | select(.what | startswith(\"batch_unmap:\")) | .how] == [null, null]" /tmp/live.json >/dev/null'
+# Without -p, try_to_unmap_one() only counts: its entry, no return probe.
+check "live_try_to_unmap_one_entry_only" \
+	'jq -s -e ".[2].attach[] | select(.what == \"try_to_unmap_one\") | .how == \"fentry\" or .how == \"kprobe\"" /tmp/live.json >/dev/null'
 
 [ $failed = 0 ]
