@@ -19,7 +19,10 @@ endif
 # builds against another tree instead; NATIVE=1 means the running kernel's.
 KDIR_FILE := $(BUILD)/.kdir
 # Only from the command line: a KDIR left in the environment must not
-# silently replace the VM kernel.
+# silently replace the VM kernel (and says so).
+ifeq ($(origin KDIR),environment)
+$(warning KDIR=$(KDIR) from the environment is ignored: give it on the command line (make KDIR=...))
+endif
 ifneq ($(origin KDIR),command line)
 KDIR :=
 ifeq ($(NATIVE),1)
@@ -42,31 +45,58 @@ VM_TESTS := $(patsubst tests/vm/%.c,$(BUILD)/vm/tests/%,$(wildcard tests/vm/t_*.
 HOST_TESTS := $(wildcard tests/host/*.sh)
 
 .PHONY: vm-guard all kernel module userspace host-tests tests check check-debug check-ref bench check-host check-vm vm-run vm-shell \
-	checkpatch clean distclean help dkms-tree dkms-install dkms-remove kernel-deb
+	checkpatch clean distclean cache-clean help dkms-tree dkms-install dkms-remove kernel-deb \
+	install uninstall version
+
+# make vm-run without CMD: say so before building anything.
+ifneq ($(filter vm-run,$(MAKECMDGOALS)),)
+ifeq ($(strip $(CMD)),)
+$(error usage: make vm-run CMD='command' [FILES='a.out x.sh'] (make vm-shell for a shell))
+endif
+endif
 
 all: module userspace tests host-tests
 
 help:
-	@echo "make            build the module and the VM tests (and the kernel if needed)"
-	@echo "make bench      benchmark module off vs on in one VM boot, timed without probes (QUICK=1:"
-	@echo "                short; REF=1: also vs upstream's batching backported in the ref kernel;"
-	@echo "                NATIVE=1: on the running kernel, which must carry the hook)"
-	@echo "make check      host tests + VM tests; TAP, last line 'N passed, N failed'"
-	@echo "make check-debug the same on the debug kernel (DEBUG_VM, PAGE_TABLE_CHECK, lockdep)"
-	@echo "make check-ref  the data tests on the ref kernel with its upstream backport switched on"
-	@echo "make vm-run CMD='...' [FILES='a b']  run a command in the test VM"
-	@echo "make vm-shell   interactive shell in the test VM, module in /vm"
-	@echo "make kernel     build (or reuse) the patched kernel; prints its directory"
-	@echo "make checkpatch checkpatch.pl --strict on module/ and kernel/patches/"
-	@echo "make dkms-install  install the module with DKMS for the running kernel (KVER=...)"
-	@echo "make dkms-remove   remove it from DKMS"
-	@echo "make kernel-deb    Debian packages of the patched kernel (CONFIG=running|debian|<file>,"
-	@echo "                   default: running if /boot/config-\$$(uname -r) exists); takes long"
-	@echo "make clean      remove build outputs (the kernel cache stays)"
-	@echo "variables: V=1 verbose, KDIR=<kernel build dir>, NATIVE=1, REF=1, VM_CPUS, VM_MEM,"
-	@echo "           VM_TIMEOUT, VM_TCG_THREAD=multi|single, BATCH_UNMAP_CACHE"
-	@echo "bench:     QUICK=1, ROUNDS (timed, 5), PROBE_ROUNDS (with unmapstat, 1), ITER, REGION,"
-	@echo "           SIZES, TOUCH, POLICIES, OUT, REPORT_ONLY=1 (docs/benchmark.md)"
+	@echo "Build"
+	@echo "  make              the module, unmapstat, lazyfree-bench and the VM tests (builds the"
+	@echo "                    test VM's kernel first if the cache has none: ~6 min, ~3 GB)"
+	@echo "  make module       batch_unmap.ko only (KDIR=<build dir> or NATIVE=1: for that kernel)"
+	@echo "  make userspace    build/bin/: unmapstat, lazyfree-bench and file-bench"
+	@echo "  make kernel       build (or reuse) the patched VM kernel; prints its directory"
+	@echo "  make kernel-deb   Debian packages of the patched kernel (CONFIG=running|debian|<file>,"
+	@echo "                    default: running if /boot/config-\$$(uname -r) exists); takes long"
+	@echo "Test (TAP; the last line is 'N passed, N failed')"
+	@echo "  make check        host tests + VM tests (~5 min with the kernel cached)"
+	@echo "  make check-host   host tests only (CLI, checkpatch, unit, DKMS, packaging)"
+	@echo "  make check-vm     VM tests only (VM_TESTS_ONLY='t_file t_data' picks some)"
+	@echo "  make check-debug  the suite on the debug kernel (DEBUG_VM, PAGE_TABLE_CHECK, lockdep)"
+	@echo "  make check-ref    the data tests on the ref kernel with its upstream backport on"
+	@echo "  make checkpatch   checkpatch.pl --strict on module/ and kernel/patches/"
+	@echo "Benchmark (docs/benchmark.md; results in build/bench/: table.txt, results.json/csv, plot.png)"
+	@echo "  make bench        module off vs on in one VM boot, timed without probes (~15 min;"
+	@echo "                    QUICK=1: ~4 min; REF=1: also the ref kernel's backport)"
+	@echo "Run"
+	@echo "  make vm-run CMD='...' [FILES='a b']  run a command in the test VM (XFS at /mnt/xfs)"
+	@echo "  make vm-shell     interactive shell in the test VM, module in /vm"
+	@echo "Install"
+	@echo "  make install      tools to \$$(DESTDIR)\$$(PREFIX)/bin; with KDIR= or NATIVE=1 also the"
+	@echo "                    module (kbuild modules_install, then depmod)"
+	@echo "  make uninstall    remove what make install put there"
+	@echo "  make dkms-install / dkms-remove  the module with DKMS for the running kernel (KVER=...)"
+	@echo "  make version      print the version"
+	@echo "Clean"
+	@echo "  make clean        build outputs in the clone (the kernel cache stays)"
+	@echo "  make distclean    clean, and every generated file in the clone, even without a kernel"
+	@echo "  make cache-clean  remove the kernel cache (\$$BATCH_UNMAP_CACHE, else ~/.cache/batch_unmap)"
+	@echo "Variables"
+	@echo "  V=1 verbose; KDIR=<kernel build dir>; NATIVE=1 (the running kernel); REF=1; KVER;"
+	@echo "  PREFIX (/usr/local), DESTDIR; CMD, FILES (vm-run, vm-shell); VM_TESTS_ONLY;"
+	@echo "  VM_CPUS, VM_MEM, VM_TIMEOUT, VM_ACCEL=auto|kvm|tcg, VM_TCG_THREAD=multi|single,"
+	@echo "  VM_XFS_SIZE, VM_EXT4_SIZE; BATCH_UNMAP_CACHE (kernel cache directory)"
+	@echo "  bench: QUICK=1, ROUNDS (timed, 5), PROBE_ROUNDS (with unmapstat, 1), ITER, REGION,"
+	@echo "         SIZES, TOUCH, POLICIES, OUT, REPORT_ONLY=1, COMPARE=<old results.json>,"
+	@echo "         NATIVE=1, BENCH_CPU; FILE_SIZE (file rows: 128M, 0 = none), FILE_DIR (/mnt/xfs)"
 
 # Rewritten only when the kernel directory changes, so that what depends on
 # it (vmlinux.h, the module) is not rebuilt for nothing.
@@ -89,17 +119,32 @@ $(BUILD)/.deps-userspace: tests/harness/ensure-packages.sh
 # --- unmapstat: vmlinux.h -> .bpf.o -> .skel.h -> binary ---------------------
 US_OUT := $(BUILD)/unmapstat
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -I$(US_OUT) -I$(TOP)/include
-US_SRCS := userspace/unmapstat.c userspace/unmapstat_fmt.c
-US_HDRS := userspace/unmapstat_fmt.h include/unmapstat.h
+# cli.c: the command-line conventions both tools share.
+CLI_SRCS := userspace/cli.c
+CLI_HDRS := userspace/cli.h include/bu_version.h
+US_SRCS := userspace/unmapstat.c userspace/unmapstat_fmt.c $(CLI_SRCS)
+US_HDRS := userspace/unmapstat_fmt.h include/unmapstat.h include/batch_unmap.h $(CLI_HDRS)
 
-$(US_OUT)/vmlinux.h: $(KDIR_FILE) | $(BUILD)/.deps-userspace
-	@echo "  BTF     $@"
+# The types come from the VM kernel when it is built (or from KDIR's
+# vmlinux); without either, from the running kernel's BTF rather than
+# building a kernel just for its types: unmapstat is CO-RE, so its BPF
+# object relocates to whichever kernel it runs on.
+BTF_FILE := $(BUILD)/.btf-source
+$(BTF_FILE): FORCE
+	$(Q)mkdir -p $(BUILD)
+	$(Q)if [ -n "$(KDIR)" ]; then k="$(KDIR)"; else k="$$(kernel/build.sh --dir 2>/dev/null)"; fi; \
+	if [ -n "$$k" ] && [ -f "$$k/vmlinux" ]; then echo "$$k/vmlinux"; \
+	elif [ -r /sys/kernel/btf/vmlinux ]; then echo /sys/kernel/btf/vmlinux; \
+	else kd="$$(kernel/build.sh)" && echo "$$kd/vmlinux"; fi >$@.tmp || { rm -f $@.tmp; exit 1; }
+	$(Q)if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
+
+$(US_OUT)/vmlinux.h: $(BTF_FILE) | $(BUILD)/.deps-userspace
+	@echo "  BTF     $@ (from $$(cat $(BTF_FILE)))"
 	$(Q)mkdir -p $(US_OUT)
-	$(Q)# A headers-only tree (KDIR=, NATIVE=1) has no vmlinux: the running kernel's BTF.
-	$(Q)btf="$$(cat $(KDIR_FILE))/vmlinux"; [ -f "$$btf" ] || btf=/sys/kernel/btf/vmlinux; \
-		bpftool btf dump file "$$btf" format c >$@.tmp && mv $@.tmp $@
+	$(Q)bpftool btf dump file "$$(cat $(BTF_FILE))" format c >$@.tmp && mv $@.tmp $@
 
-$(US_OUT)/unmapstat.bpf.o: userspace/unmapstat.bpf.c include/unmapstat.h $(US_OUT)/vmlinux.h
+$(US_OUT)/unmapstat.bpf.o: userspace/unmapstat.bpf.c include/unmapstat.h include/batch_unmap.h \
+		$(US_OUT)/vmlinux.h
 	@echo "  BPF     $@"
 	$(Q)clang $(BPF_CFLAGS) -Wall -Werror -c $< -o $@
 
@@ -114,20 +159,29 @@ $(BUILD)/bin/unmapstat: $(US_SRCS) $(US_HDRS) $(US_OUT)/unmapstat.skel.h
 	$(Q)$(CC) $(CFLAGS) $(WARN) -static -I$(US_OUT) -I$(TOP)/include -I$(TOP)/userspace \
 		-o $@ $(US_SRCS) -lbpf -lelf -lz
 
-$(BUILD)/bin/lazyfree-bench: userspace/lazyfree-bench.c userspace/mmutil.c userspace/mmutil.h
+$(BUILD)/bin/lazyfree-bench: userspace/lazyfree-bench.c userspace/mmutil.c userspace/mmutil.h \
+		$(CLI_SRCS) $(CLI_HDRS)
 	@echo "  CC      $@"
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -static -pthread -I$(TOP)/userspace \
-		-o $@ userspace/lazyfree-bench.c userspace/mmutil.c
+	$(Q)$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -static -pthread -I$(TOP)/include \
+		-I$(TOP)/userspace -o $@ userspace/lazyfree-bench.c userspace/mmutil.c $(CLI_SRCS)
 
-userspace: $(BUILD)/bin/unmapstat $(BUILD)/bin/lazyfree-bench
+$(BUILD)/bin/file-bench: userspace/file-bench.c userspace/mmutil.c userspace/mmutil.h \
+		$(CLI_SRCS) $(CLI_HDRS)
+	@echo "  CC      $@"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -static -I$(TOP)/include \
+		-I$(TOP)/userspace -o $@ userspace/file-bench.c userspace/mmutil.c $(CLI_SRCS)
+
+userspace: $(BUILD)/bin/unmapstat $(BUILD)/bin/lazyfree-bench $(BUILD)/bin/file-bench
 
 # Host unit tests of unmapstat's parsing and formatting (no BPF needed).
-$(BUILD)/host/test_unmapstat_fmt: tests/host/test_unmapstat_fmt.c userspace/unmapstat_fmt.c $(US_HDRS)
+$(BUILD)/host/test_unmapstat_fmt: tests/host/test_unmapstat_fmt.c userspace/unmapstat_fmt.c \
+		$(CLI_SRCS) $(US_HDRS)
 	@echo "  CC      $@"
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(WARN) -fsanitize=address,undefined -I$(TOP)/include -I$(TOP)/userspace \
-		-o $@ $< userspace/unmapstat_fmt.c
+		-o $@ $< userspace/unmapstat_fmt.c $(CLI_SRCS)
 
 host-tests: $(BUILD)/host/test_unmapstat_fmt
 
@@ -182,7 +236,6 @@ check-vm: vm-guard all
 VM_FILES = --project $(foreach f,$(FILES),--file $(f))
 
 vm-run: vm-guard all
-	$(if $(strip $(CMD)),,$(error usage: make vm-run CMD='command' [FILES='a.out x.sh']))
 	$(Q)tests/harness/run.sh --kernel "$$(cat $(KDIR_FILE))" $(VM_ARGS) $(VM_FILES) -- '$(subst ','\'',$(CMD))'
 
 vm-shell: vm-guard all
@@ -195,7 +248,7 @@ bench: all
 	$(Q)userspace/bench/run.sh
 
 # --- DKMS: the module's sources with module/dkms.conf at their root --------
-BU_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' module/dkms.conf)
+BU_VERSION := $(shell sed -n 's/^\#define BU_VERSION "\(.*\)"/\1/p' include/bu_version.h)
 DKMS_SRC := $(BUILD)/dkms/src/batch_unmap-$(BU_VERSION)
 DKMS_FILES := Kbuild $(filter-out %.mod.c,$(wildcard module/*.c)) $(wildcard module/*.h) \
 	module/Kbuild $(wildcard include/*.h)
@@ -248,5 +301,57 @@ clean:
 	$(Q)if [ -f $(KDIR_FILE) ] && [ -d "$$(cat $(KDIR_FILE))" ]; then \
 		$(MAKE) -C "$$(cat $(KDIR_FILE))" M=$(TOP) clean >/dev/null; fi
 	$(Q)rm -rf $(BUILD)
+
+# Everything kbuild generates in the clone, without needing a kernel tree.
+distclean: clean
+	$(Q)find module tests/vm/kmod . -maxdepth 1 \( -name '*.o' -o -name '*.ko' -o -name '*.mod' \
+		-o -name '*.mod.c' -o -name '.*.cmd' -o -name 'modules.order' \
+		-o -name 'Module.symvers' -o -name '.*.d' \) -delete
+	$(Q)rm -rf .tmp_versions module/.tmp_versions
+
+CACHE_DIR := $(or $(BATCH_UNMAP_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/batch_unmap)
+cache-clean:
+	$(Q)if [ -d "$(CACHE_DIR)" ]; then \
+		echo "removing $(CACHE_DIR) ($$(du -sh "$(CACHE_DIR)" | cut -f1)): the next build of" \
+			"each kernel flavor takes ~6 min"; rm -rf "$(CACHE_DIR)"; \
+	else echo "no kernel cache at $(CACHE_DIR)"; fi
+
+version:
+	@echo $(BU_VERSION)
+
+# --- install: the tools, and the module for a kernel the user names ---------
+PREFIX ?= /usr/local
+BINDIR := $(DESTDIR)$(PREFIX)/bin
+TOOLS := unmapstat lazyfree-bench file-bench
+# The module is installed only for a kernel named by KDIR= or NATIVE=1: the
+# default build is for the test VM's kernel, which no machine runs.
+# kbuild on module/ alone: the test helper modules of the top Kbuild stay out.
+install: userspace
+	$(Q)install -d $(BINDIR)
+	$(Q)for t in $(TOOLS); do install -m 0755 $(BUILD)/bin/$$t $(BINDIR)/$$t && \
+		echo "  INSTALL $(BINDIR)/$$t"; done
+ifneq ($(KDIR),)
+	$(Q)[ -f "$(KDIR)/Makefile" ] || { echo "error: KDIR=$(KDIR) is not a kernel build tree" >&2; exit 1; }
+	$(Q)$(MAKE) -C "$(KDIR)" M=$(TOP)/module modules >$(BUILD)/install.log 2>&1 || \
+		{ cat $(BUILD)/install.log; exit 1; }
+	$(Q)$(MAKE) -C "$(KDIR)" M=$(TOP)/module INSTALL_MOD_DIR=updates \
+		$(if $(DESTDIR),INSTALL_MOD_PATH=$(DESTDIR)) modules_install >>$(BUILD)/install.log 2>&1 || \
+		{ cat $(BUILD)/install.log; exit 1; }
+	$(Q)kver="$$(cat "$(KDIR)/include/config/kernel.release")"; \
+	echo "  INSTALL $(DESTDIR)/lib/modules/$$kver/updates/batch_unmap.ko"; \
+	[ -n "$(DESTDIR)" ] || depmod "$$kver"
+else
+	@echo "  (module not installed: it is built for the test VM's kernel; make install NATIVE=1" \
+		"or KDIR=<build dir> installs it for that kernel, make dkms-install with DKMS)"
+endif
+
+uninstall:
+	$(Q)for t in $(TOOLS); do rm -f $(BINDIR)/$$t && echo "  REMOVE  $(BINDIR)/$$t"; done
+ifneq ($(KDIR),)
+	$(Q)kver="$$(cat "$(KDIR)/include/config/kernel.release")"; \
+	rm -f "$(DESTDIR)/lib/modules/$$kver/updates/batch_unmap.ko" && \
+	echo "  REMOVE  $(DESTDIR)/lib/modules/$$kver/updates/batch_unmap.ko"; \
+	[ -n "$(DESTDIR)" ] || depmod "$$kver"
+endif
 
 FORCE:

@@ -19,10 +19,18 @@
 #           flushes per folio; their times, against the timed ones, give the
 #           probes' own overhead.  Never mixed with the timed runs.
 #
+#  file:    (timed, then counted with the counted phase) file-bench on
+#           FILE_DIR (XFS in the VM): a clean FILE_SIZE file mapped and
+#           reclaimed by MADV_PAGEOUT and by memory.reclaim, in the modes
+#           off, on (file=1 referenced=1), unmap (file=1 referenced=0) and,
+#           for memory.reclaim (the only one with a referenced walk), ref1
+#           (file=0 referenced=1).  "F {...}" lines.
+#
 # Settings (environment): SIZES, ROUNDS, PROBE_ROUNDS, ITER, REGION, TOUCH,
-# POLICIES, REF (1: add the ref mode), KO (the module), BENCH_CPU.
+# POLICIES, REF (1: add the ref mode), KO (the module), BENCH_CPU,
+# FILE_SIZE (0: no file rows), FILE_DIR, FILE_RECLAIM.
 
-SIZES="${SIZES:-4K 16K 64K 256K 1M 2M-pte 2M}"
+SIZES="${SIZES-4K 16K 64K 256K 1M 2M-pte 2M}"
 ROUNDS="${ROUNDS:-5}"
 PROBE_ROUNDS="${PROBE_ROUNDS:-1}"
 ITER="${ITER:-3}"
@@ -32,6 +40,9 @@ POLICIES="${POLICIES-range pages}"
 REF="${REF:-0}"
 KO="${KO:-/vm/batch_unmap.ko}"
 BENCH_CPU="${BENCH_CPU:-0}"
+FILE_SIZE="${FILE_SIZE:-128M}"
+FILE_DIR="${FILE_DIR:-/mnt/xfs}"
+FILE_RECLAIM="${FILE_RECLAIM:-pageout memcg}"
 CEIL=/sys/kernel/debug/x86/tlb_single_page_flush_ceiling
 PARAMS=/sys/module/batch_unmap/parameters
 STATS=/sys/kernel/debug/batch_unmap/stats
@@ -61,9 +72,26 @@ for size in $SIZES; do
 	total=$((total + ROUNDS * nm + PROBE_ROUNDS * (nm - 1)))
 done
 total=$((total * $(echo $TOUCH | wc -w)))
+file_modes() {	# file_modes pageout|memcg
+	if [ "$1" = memcg ]; then echo "off on unmap ref1"; else echo "off on unmap"; fi
+}
+if [ "$FILE_SIZE" != 0 ] && [ ! -w "$FILE_DIR" ]; then
+	echo "# no writable $FILE_DIR: no file rows (FILE_DIR=<dir on XFS> for a native run)"
+	FILE_SIZE=0
+fi
+if [ "$FILE_SIZE" != 0 ]; then
+	for r in $FILE_RECLAIM; do
+		nm=$(echo $(file_modes "$r") | wc -w)
+		total=$((total + ROUNDS * nm + PROBE_ROUNDS * nm))
+	done
+	# Readahead builds the large folios: let it reach 2M.
+	dev="$(awk -v d="$FILE_DIR" '$2 == d { print $1 }' /proc/mounts | sed 's,^/dev/,,')"
+	[ -n "$dev" ] && [ -w "/sys/block/$dev/queue/read_ahead_kb" ] &&
+		echo 2048 >"/sys/block/$dev/queue/read_ahead_kb"
+fi
 n=0
 
-echo "E {\"kernel\":\"$(uname -r)\",\"cpus\":$(grep -c ^processor /proc/cpuinfo),\"tlb_single_page_flush_ceiling\":$(cat $CEIL 2>/dev/null || echo null),\"region\":\"$REGION\",\"rounds\":$ROUNDS,\"probe_rounds\":$PROBE_ROUNDS,\"iterations\":$ITER,\"touch_threads\":\"$TOUCH\",\"policies\":\"$POLICIES\",\"sizes\":\"$SIZES\",\"ref\":$REF,\"native\":${NATIVE:-0}}"
+echo "E {\"kernel\":\"$(uname -r)\",\"cpus\":$(grep -c ^processor /proc/cpuinfo),\"tlb_single_page_flush_ceiling\":$(cat $CEIL 2>/dev/null || echo null),\"region\":\"$REGION\",\"rounds\":$ROUNDS,\"probe_rounds\":$PROBE_ROUNDS,\"iterations\":$ITER,\"touch_threads\":\"$TOUCH\",\"policies\":\"$POLICIES\",\"sizes\":\"$SIZES\",\"ref\":$REF,\"native\":${NATIVE:-0},\"file_size\":\"$FILE_SIZE\",\"file_dir\":\"$FILE_DIR\",\"file_fs\":\"$(awk -v d="$FILE_DIR" '$2 == d { print $3 }' /proc/mounts)\"}"
 
 param() {	# param <name> <value>
 	echo "$2" >"$PARAMS/$1" || { echo "# cannot set batch_unmap $1=$2"; exit 1; }
@@ -132,13 +160,77 @@ run() {	# run <phase> <size> <round> <mode> <touch>
 	[ "$mode" = zap ] && args="--mode dontneed"
 	s0="$(mstats)" v0="$(vmstats)" u0=null
 	[ "$phase" = counted ] && u0="$(counters)"
+	rc=0
 	b="$(taskset -c "$BENCH_CPU" lazyfree-bench -f "$folio" $extra -s "$REGION" -n "$ITER" \
-		-w 1 -c "$BENCH_CPU" -t "$5" $args -o json -l "$mode" 2>"$DUMP_ERR")" ||
-		{ sed 's/^/# /' "$DUMP_ERR"; echo "# lazyfree-bench failed"; exit 1; }
+		-w 1 -C "$BENCH_CPU" -t "$5" $args -j -l "$mode" 2>"$DUMP_ERR")" || rc=$?
+	# 3: the run finished but a check failed (folio size, memory left
+	# resident): its JSON says which and the report flags the size.
+	if [ "$rc" = 3 ]; then
+		sed 's/^/# /' "$DUMP_ERR"
+	elif [ "$rc" != 0 ]; then
+		sed 's/^/# /' "$DUMP_ERR"; echo "# lazyfree-bench failed (exit $rc)"; exit 1
+	fi
 	u1=null
 	[ "$phase" = counted ] && u1="$(counters)"
 	s1="$(mstats)" v1="$(vmstats)"
 	echo "R {\"phase\":\"$phase\",\"size\":\"$size\",\"touch\":$5,\"round\":$3,\"mode\":\"$mode\",\"bench\":$b,\"s0\":$s0,\"s1\":$s1,\"v0\":$v0,\"v1\":$v1,\"u0\":$u0,\"u1\":$u1}"
+}
+
+# file=/referenced= for a file mode; the module stays loaded in between.
+file_module() {	# file_module off|on|unmap|ref1
+	if [ "$1" = off ]; then
+		module off
+		return
+	fi
+	module on
+	case "$1" in
+	on) param file 1; param referenced 1 ;;
+	unmap) param file 1; param referenced 0 ;;
+	ref1) param file 0; param referenced 1 ;;
+	esac
+}
+
+run_file() {	# run_file <phase> <pageout|memcg> <round> <mode>
+	n=$((n + 1))
+	echo "# [$n/$total] $1: file $FILE_SIZE $2 round $3: $4"
+	file_module "$4"
+	s0="$(mstats)" v0="$(vmstats)" u0=null
+	[ "$1" = counted ] && u0="$(counters)"
+	rc=0
+	b="$(file-bench -s "$FILE_SIZE" -d "$FILE_DIR" -r "$2" -n "$ITER" -w 1 \
+		-C "$BENCH_CPU" -j -l "$4" 2>"$DUMP_ERR")" || rc=$?
+	if [ "$rc" = 3 ]; then
+		sed 's/^/# /' "$DUMP_ERR"
+	elif [ "$rc" != 0 ]; then
+		sed 's/^/# /' "$DUMP_ERR"; echo "# file-bench failed (exit $rc)"; exit 1
+	fi
+	u1=null
+	[ "$1" = counted ] && u1="$(counters)"
+	s1="$(mstats)" v1="$(vmstats)"
+	echo "F {\"phase\":\"$1\",\"reclaim\":\"$2\",\"round\":$3,\"mode\":\"$4\",\"bench\":$b,\"s0\":$s0,\"s1\":$s1,\"v0\":$v0,\"v1\":$v1,\"u0\":$u0,\"u1\":$u1}"
+}
+
+file_phase() {	# file_phase timed|counted <rounds>
+	[ "$FILE_SIZE" != 0 ] || return 0
+	for rec in $FILE_RECLAIM; do
+		modes="$(file_modes "$rec")"
+		r=1
+		while [ $r -le "$2" ]; do
+			if [ $((r % 2)) = 1 ]; then
+				order="$modes"
+			else
+				order=""
+				for m in $modes; do order="$m $order"; done
+			fi
+			for m in $order; do
+				run_file "$1" "$rec" $r "$m"
+			done
+			r=$((r + 1))
+		done
+	done
+	# Back to the defaults for whatever runs next.
+	[ -d /sys/module/batch_unmap ] && { param file 1; param referenced 1; }
+	return 0
 }
 
 phase() {	# phase timed|counted <rounds>
@@ -168,13 +260,18 @@ unmapstat --unpin >/dev/null 2>&1
 
 # Timed first, before anything was ever attached to the kernel.
 phase timed "$ROUNDS"
+file_phase timed "$ROUNDS"
 
 # Then counted: attach once for the whole phase and read deltas (attaching
 # and detaching BPF trampolines on hot functions while the other vCPU runs
 # them oopsed the guest under multi-threaded TCG).
 if [ "$PROBE_ROUNDS" -gt 0 ]; then
+	# Pinned while the module is loaded, unmapstat would attach to the
+	# module's tracepoint, which holds the module: it could not unload.
+	module off
 	if unmapstat --pin >/dev/null 2>"$DUMP_ERR"; then
 		phase counted "$PROBE_ROUNDS"
+		file_phase counted "$PROBE_ROUNDS"
 	else
 		sed 's/^/# /' "$DUMP_ERR"
 		echo "# warning: unmapstat --pin failed: no flush counts, no probe overhead"

@@ -14,7 +14,9 @@ def spread: if length == 0 then null
 	else { median: (median | r3), min: (min | r3), max: (max | r3) } end;
 
 # Counters are read before and after each run: the run's share is the
-# difference, field by field.
+# difference, field by field.  unmapstat's JSON (schema 1) names every
+# array element ({"order4": n}); raw logs of older runs have arrays: both
+# subtract, and `add` sums either.
 def sub2($a; $b): if $a == null or $b == null then null
 	elif ($a | type) == "object" then reduce ($a | keys[]) as $k ({}; .[$k] = sub2($a[$k]; $b[$k]))
 	elif ($a | type) == "array" then [range(0; $a | length) as $i | sub2($a[$i]; $b[$i])]

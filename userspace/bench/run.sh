@@ -12,13 +12,15 @@
 # the tables.
 #
 # Environment: QUICK=1 (shorter run), ROUNDS (timed rounds), PROBE_ROUNDS
-# (counted rounds, 0: none), ITER, REGION, SIZES, TOUCH (a list of numbers
+# (counted rounds, 0: none), ITER, REGION, SIZES ("none": file rows only),
+# FILE_SIZE (file-bench's file, 0: no file rows), FILE_DIR, TOUCH (a list of numbers
 # of threads keeping the mm active on other CPUs, e.g. TOUCH="0 1": remote
 # flushes), POLICIES (extra flush policies, "" for none), REF=1 (boot the
 # ref kernel and add its backport), OUT, NATIVE=1 (run on this machine's
 # kernel, which must carry the hook patch; root), BENCH_CPU (NATIVE only:
 # the CPU to run on, default 0).  REPORT_ONLY=1 recomputes the reports from
-# OUT/raw.log without a run.
+# OUT/raw.log without a run.  COMPARE=<results.json of an earlier run>
+# prints it next to this run's (same sizes and touch counts).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -45,6 +47,11 @@ case "$REF" in 0|1) ;; *) die "REF must be 0 or 1, not '$REF'" ;; esac
 for t in $TOUCH; do
 	case "$t" in *[!0-9]*) die "TOUCH must list numbers, not '$t'" ;; esac
 done
+[ "$SIZES" = none ] && SIZES=""
+if [ "${QUICK:-0}" = 1 ]; then : "${FILE_SIZE:=64M}"; else : "${FILE_SIZE:=128M}"; fi
+: "${FILE_DIR:=/mnt/xfs}"
+case "$FILE_SIZE" in 0|[1-9]*[MG]) ;; *) die "FILE_SIZE must look like 128M or 1G (0: no file rows), not '$FILE_SIZE'" ;; esac
+[ -n "$SIZES" ] || [ "$FILE_SIZE" != 0 ] || die "SIZES=none and FILE_SIZE=0: nothing to run"
 for s in $SIZES; do
 	case "$s" in 4K|8K|16K|32K|64K|128K|256K|512K|1M|2M|2M-pte) ;;
 	*) die "unknown size '$s' in SIZES (4K..1M, 2M, 2M-pte)" ;; esac
@@ -56,6 +63,15 @@ done
 case "$NATIVE" in 0|1) ;; *) die "NATIVE must be 0 or 1, not '$NATIVE'" ;; esac
 
 ensure_packages jq gnuplot-nox
+# COMPARE: checked before the run, so a typo costs nothing.
+if [ -n "${COMPARE:-}" ]; then
+	[ -r "$COMPARE" ] || die "COMPARE=$COMPARE: no such file (give an earlier run's results.json)"
+	cmp_schema="$(jq -r '.schema // empty' "$COMPARE" 2>/dev/null)" ||
+		die "COMPARE=$COMPARE is not JSON"
+	[ "$cmp_schema" = 2 ] || die "COMPARE=$COMPARE: not a make bench results.json of schema 2" \
+		"(found schema '${cmp_schema:-none}'; older files cannot be compared)"
+	COMPARE="$(readlink -f "$COMPARE")"
+fi
 mkdir -p "$out"
 
 # NATIVE=1: check everything before touching the machine.
@@ -112,6 +128,7 @@ elif [ "$NATIVE" = 1 ]; then
 	trap restore EXIT
 	rc=0
 	SIZES="$SIZES" ROUNDS="$ROUNDS" ITER="$ITER" REGION="$REGION" TOUCH="$TOUCH" \
+		FILE_SIZE="$FILE_SIZE" FILE_DIR="$FILE_DIR" \
 		POLICIES="$POLICIES" KO="$ko" BENCH_CPU="$BENCH_CPU" NATIVE=1 \
 		PROBE_ROUNDS="$PROBE_ROUNDS" REF=0 \
 		GUEST_LIB="$top/tests/vm/guest-lib.sh" PATH="$top/build/bin:$PATH" \
@@ -129,7 +146,7 @@ else
 	rc=0
 	VM_TIMEOUT="${VM_TIMEOUT:-5400}" "$top/tests/harness/run.sh" --kernel "$kdir" --out "$out/vm" \
 		--project --file "$here/guest.sh:bench-guest.sh" \
-		-- "SIZES='$SIZES' ROUNDS=$ROUNDS PROBE_ROUNDS=$PROBE_ROUNDS ITER=$ITER REGION=$REGION TOUCH='$TOUCH' POLICIES='$POLICIES' REF=$REF sh /vm/bench-guest.sh" |
+		-- "SIZES='$SIZES' FILE_SIZE=$FILE_SIZE FILE_DIR='$FILE_DIR' ROUNDS=$ROUNDS PROBE_ROUNDS=$PROBE_ROUNDS ITER=$ITER REGION=$REGION TOUCH='$TOUCH' POLICIES='$POLICIES' REF=$REF sh /vm/bench-guest.sh" |
 		tee "$out/raw.log" | { grep --line-buffered '^#' || true; } || rc=$?
 	[ "$rc" = 0 ] || die "the benchmark VM failed (exit $rc; see $out/raw.log and $out/vm/console.log)"
 	grep -q '^BENCH_DONE' "$out/raw.log" || die "the benchmark did not finish (see $out/raw.log)"
@@ -137,16 +154,24 @@ fi
 
 sed -n 's/^R //p' "$out/raw.log" >"$out/results.jsonl"
 env_json="$(sed -n 's/^E //p' "$out/raw.log" | head -n 1)"
-[ -s "$out/results.jsonl" ] || die "no results in $out/raw.log"
+[ -s "$out/results.jsonl" ] || grep -q '^F ' "$out/raw.log" || die "no results in $out/raw.log"
 jq -s -f "$here/report.jq" "$out/results.jsonl" >"$out/summary.json"
+# File folios (file-bench on XFS): "F" lines, absent from older logs.
+sed -n 's/^F //p' "$out/raw.log" >"$out/file.jsonl"
+if [ -s "$out/file.jsonl" ]; then
+	jq -s -f "$here/file-report.jq" "$out/file.jsonl" >"$out/file-summary.json"
+else
+	echo null >"$out/file-summary.json"
+fi
 jq -n --argjson env "${env_json:-null}" --slurpfile s "$out/summary.json" \
+	--slurpfile f "$out/file-summary.json" \
 	--arg date "$(date -u +%FT%TZ)" --argjson secs "$((SECONDS - start))" \
 	--argjson native "$([ "$NATIVE" = 1 ] && echo true || echo false)" \
 	'{schema: 2, date: $date, seconds: $secs, environment: $env, native: $native,
 	  note: (if $native then "native run: real times, one machine and one boot"
 		 else "times are from a QEMU TCG guest: compare ratios, not absolute times" end),
 	  method: "times: timed phase, nothing attached to the kernel; flushes per folio and probe_overhead: counted phase, unmapstat pinned; split_deferred, pages_lazyfreed, module.*: free counters read around the timed runs",
-	  sizes: $s[0]}' >"$out/results.json"
+	  sizes: $s[0], file: $f[0]}' >"$out/results.json"
 
 # CSV: one row per touch count, size and side (timed times; counted flushes).
 jq -r '["size","touch","side","median_ms","min_ms","max_ms","ratio_off_side","ratio_min",
@@ -233,6 +258,33 @@ def po: if . == null or .probe_overhead == null then "-" else "\(.probe_overhead
 			done
 		echo "x86 flushes a range of more than tlb_single_page_flush_ceiling pages as a full TLB flush"
 	fi
+	if jq -e '.file != null' "$out/results.json" >/dev/null; then
+		echo
+		jq -r '"File folios: file-bench, a clean \(.environment.file_size // "?") file on \(.environment.file_fs // "?") (\(.environment.file_dir // "?")), mapped, every page touched,"' "$out/results.json"
+		echo "then reclaimed by MADV_PAGEOUT (the unmap path only) or memory.reclaim (the LRU: the referenced"
+		echo "walk, then the unmap). Modes: off = stock; on = file=1 referenced=1; unmap = file=1 referenced=0;"
+		echo "ref1 = file=0 referenced=1 (memory.reclaim only). Times as above (timed phase, no probes)."
+		printf '%-8s %19s %19s %19s %19s %16s %16s %16s\n' "reclaim" "off (stock)" "on" \
+			"unmap" "ref1" "off/on" "off/unmap" "off/ref1"
+		jq -r "$jqdefs"' .file[] | [.reclaim, (.off | t), (.on | t), (.unmap | t), (.ref1 | t),
+			(.ratio_off_on | x), (.ratio_off_unmap | x), (.ratio_off_ref1 | x)] | @tsv' \
+			"$out/results.json" |
+			while IFS=$'\t' read -r a b c d e f g h; do
+				printf '%-8s %19s %19s %19s %19s %16s %16s %16s\n' "$a" "$b" "$c" "$d" "$e" \
+					"$f" "$g" "$h"
+			done
+		echo "Folios mapped before reclaim (pages by folio order, median of the timed runs), and per folio:"
+		echo "file/ref batches (module counters, timed), flushes (unmapstat: single+range+full+deferred,"
+		echo "counted phase) off/on/unmap/ref1, pages left mapped after reclaim (share)."
+		jq -r "$jqdefs"' .file[] | "\(.reclaim): " + (.folio_pages // {} | to_entries
+			| map(select(.value > 0) | "\(.key) \(.value)") | join(", "))
+			+ "; batches file \(.on.module.file_batches_per_folio // "-") ref \(.on.module.ref_batches_per_folio // "-")"
+			+ "; flushes " + ([.off, .on, .unmap, .ref1] | map(if . == null then "-" else fl end) | join("/"))
+			+ "; left mapped " + ([.off, .on, .unmap, .ref1] | map(if . == null then "-" else "\(.left_mapped)" end) | join("/"))' \
+			"$out/results.json"
+		jq -r '.file[] | select([.off, .on, .unmap, .ref1] | map(select(. != null) | .data_ok) | all | not)
+			| "warning: file \(.reclaim): data differed after reclaim"' "$out/results.json"
+	fi
 	jq -r '.sizes[] | select([.off, .on, .ref, .policies[]] | map(select(. != null) | .folios_ok) | all | not)
 		| "warning: \(.size) touch \(.touch): not every folio had the requested size"' "$out/results.json"
 	jq -r '.sizes[] | select([.off, .on, .ref, .policies[]] | map(select(. != null) | .reclaim_ok) | all | not)
@@ -248,6 +300,9 @@ def po: if . == null or .probe_overhead == null then "-" else "\(.probe_overhead
 jq -r '.sizes[] | ["\(.size)\(if .touch > 0 then "/t\(.touch)" else "" end)",
 	.off.median_ms, .on.median_ms, (.ref.median_ms // 0), (.zap.median_ms // 0)] | @tsv' \
 	"$out/results.json" >"$out/plot.dat"
+# The file rows as clusters of their own (no backport or zap there).
+jq -r '(.file // [])[] | ["file/\(.reclaim)", .off.median_ms, .on.median_ms, 0, 0] | @tsv' \
+	"$out/results.json" >>"$out/plot.dat"
 where="QEMU TCG"
 [ "$NATIVE" = 1 ] && where="native, $(jq -r .environment.kernel "$out/results.json")"
 refplot=""
@@ -255,7 +310,7 @@ refplot=""
 gnuplot <<EOF
 set terminal pngcairo size 1000,540 noenhanced
 set output "$out/plot.png"
-set title "MADV_PAGEOUT of $REGION lazyfree memory ($where, median, no probes attached)"
+set title "Reclaim of $REGION lazyfree memory and of a $FILE_SIZE file ($where, median, no probes)"
 set ylabel "reclaim time (ms)"
 set xlabel "folio size (/tN: N threads active on other CPUs)"
 set style data histogram
@@ -268,4 +323,36 @@ plot "$out/plot.dat" using 2:xtic(1) title "stock (module off)", \
      "" using 3 title "batch_unmap (module on)", $refplot \
      "" using 5 title "MADV_DONTNEED (zap)"
 EOF
+# COMPARE: the earlier run next to this one, row by row.
+if [ -n "${COMPARE:-}" ]; then
+	{
+		echo
+		echo "Compared with $COMPARE ($(jq -r '.date' "$COMPARE"), kernel $(jq -r '.environment.kernel' "$COMPARE")):"
+		echo "median ms, old -> new (change); rows in only one of the runs are marked."
+		printf '%-7s %5s %26s %26s %26s %19s\n' "folio" "touch" "off (stock)" "on (module)" \
+			"ref (backport)" "off/on"
+		jq -r --slurpfile old "$COMPARE" '
+			def key: "\(.size)/\(.touch)";
+			def ms($o; $n): if $o == null and $n == null then "-"
+				elif $o == null then "new \($n)" elif $n == null then "\($o) gone"
+				else "\($o) -> \($n) (\((($n - $o) / $o * 1000 | round) / 10)%)" end;
+			($old[0].sizes | map({key: key, value: .}) | from_entries) as $o
+			| (.sizes | map({key: key, value: .}) | from_entries) as $n
+			| ((.sizes + $old[0].sizes | map(key))
+			   | reduce .[] as $x ([]; if index([$x]) then . else . + [$x] end))[] as $k
+			| $o[$k] as $a | $n[$k] as $b
+			| [($a // $b).size, ($a // $b).touch,
+			   ms($a.off.median_ms; $b.off.median_ms), ms($a.on.median_ms; $b.on.median_ms),
+			   ms($a.ref.median_ms; $b.ref.median_ms),
+			   "\($a.ratio_off_on.median // "-")x -> \($b.ratio_off_on.median // "-")x"]
+			| @tsv' "$out/results.json" |
+			while IFS=$'\t' read -r a b c d e f; do
+				printf '%-7s %5s %26s %26s %26s %19s\n' "$a" "$b" "$c" "$d" "$e" "$f"
+			done
+		jq -e --slurpfile old "$COMPARE" '.environment.kernel == $old[0].environment.kernel
+			and .native == $old[0].native' "$out/results.json" >/dev/null ||
+			echo "note: the runs differ in kernel or machine: compare ratios, not times"
+	} | tee "$out/compare.txt"
+fi
+
 log "bench: wrote $out/results.json, results.csv, table.txt, plot.png in $((SECONDS - start)) s"

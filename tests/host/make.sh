@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The Makefile's user-facing targets that need no VM: install/uninstall
+# into a DESTDIR (tools; the module for a named kernel), the version in one
+# place, vm-run's usage before any build, KDIR from the environment, and
+# make help listing every target.  TAP lines.
+set -uo pipefail
+top="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$top" || exit 1
+
+pass() { echo "ok - $1"; }
+fail() { echo "# $2"; echo "not ok - $1"; }
+mk() { make --no-print-directory "$@" 2>&1; }
+
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+# --- version: one number everywhere -------------------------------------------
+v="$(mk version)"
+dv="$(sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' module/dkms.conf)"
+if [[ "$v" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] && [ "$v" = "$dv" ] &&
+	grep -q "^## $v" CHANGELOG.md && grep -q 'MODULE_VERSION(BU_VERSION)' module/main.c; then
+	pass "version_agrees_everywhere ($v)"
+else
+	fail "version_agrees_everywhere" "make version '$v', dkms.conf '$dv', or no '## $v' in CHANGELOG.md"
+fi
+for t in unmapstat lazyfree-bench file-bench; do
+	out="$(build/bin/$t --version 2>&1)"
+	[ "$out" = "$t $v" ] && pass "${t}_version" || fail "${t}_version" "got '$out'"
+done
+grep -q 'GNU GENERAL PUBLIC LICENSE' LICENSE && grep -q 'Version 2, June 1991' LICENSE &&
+	pass "license_is_gpl2" || fail "license_is_gpl2" "LICENSE is not the GPL-2.0 text"
+
+# --- install / uninstall into a DESTDIR ------------------------------------------
+d="$tmp/root"
+if mk install DESTDIR="$d" PREFIX=/usr >"$tmp/install.log" &&
+	[ -x "$d/usr/bin/unmapstat" ] && [ -x "$d/usr/bin/lazyfree-bench" ] &&
+	[ -x "$d/usr/bin/file-bench" ] && grep -q 'module not installed' "$tmp/install.log" &&
+	[ -z "$(find "$d" -name '*.ko')" ]; then
+	pass "install_tools_into_destdir"
+else
+	fail "install_tools_into_destdir" "$(tail -n 3 "$tmp/install.log")"
+fi
+kdir="$(kernel/build.sh --dir 2>/dev/null)"
+if [ -n "$kdir" ]; then
+	kver="$(cat "$kdir/include/config/kernel.release")"
+	ko="$d/lib/modules/$kver/updates/batch_unmap.ko"
+	if mk install KDIR="$kdir" DESTDIR="$d" PREFIX=/usr >"$tmp/install2.log" && [ -f "$ko" ] &&
+		[ "$(modinfo -F version "$ko")" = "$v" ] &&
+		[ -z "$(find "$d/lib/modules" -name 'bu_test_delay.ko')" ]; then
+		pass "install_module_for_kdir"
+	else
+		fail "install_module_for_kdir" "$(tail -n 5 "$tmp/install2.log")"
+	fi
+	if mk uninstall KDIR="$kdir" DESTDIR="$d" PREFIX=/usr >/dev/null && [ ! -e "$ko" ] &&
+		[ -z "$(find "$d/usr/bin" -type f)" ]; then
+		pass "uninstall_removes_everything"
+	else
+		fail "uninstall_removes_everything" "left: $(find "$d" -type f | head -n 3)"
+	fi
+	# The install built module/ alone: rebuild the tree's module for the VM.
+	mk module >/dev/null || fail "module_rebuilt_after_install" "make module failed"
+else
+	echo "ok - install_module_for_kdir # SKIP the VM kernel is not built"
+	echo "ok - uninstall_removes_everything # SKIP the VM kernel is not built"
+fi
+
+# --- usage before work; KDIR from the environment -----------------------------------
+out="$(timeout 20 make --no-print-directory vm-run 2>&1)"
+rc=$?
+if [ "$rc" = 2 ] && grep -q "usage: make vm-run CMD=" <<<"$out" && ! grep -q 'kernel:' <<<"$out"; then
+	pass "vm_run_without_cmd_says_usage_first"
+else
+	fail "vm_run_without_cmd_says_usage_first" "exit $rc: $(head -c 200 <<<"$out")"
+fi
+out="$(KDIR=/nonexistent make --no-print-directory version 2>&1)"
+grep -q 'KDIR=/nonexistent from the environment is ignored' <<<"$out" &&
+	pass "kdir_from_environment_is_reported" || fail "kdir_from_environment_is_reported" "$out"
+
+# --- make help lists every target and variable ---------------------------------------
+help="$(mk help)"
+missing=""
+for w in module userspace kernel kernel-deb check check-host check-vm check-debug check-ref \
+	checkpatch bench vm-run vm-shell install uninstall dkms-install version clean distclean \
+	cache-clean QUICK TOUCH SIZES ROUNDS REGION POLICIES REPORT_ONLY KVER CMD FILES COMPARE \
+	PREFIX DESTDIR VM_ACCEL NATIVE REF KDIR VM_TESTS_ONLY FILE_SIZE; do
+	grep -qw -- "$w" <<<"$help" || missing="$missing $w"
+done
+[ -z "$missing" ] && pass "make_help_lists_targets_and_variables" ||
+	fail "make_help_lists_targets_and_variables" "missing:$missing"
+exit 0
