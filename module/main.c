@@ -627,7 +627,8 @@ static int bu_hook_register(void)
  * Set file= or referenced= (*@param) to @val.  Once loaded, the hooks are
  * registered again with the new folio kinds: in between, reclaim takes the
  * stock path.  If that fails (another module took the hook meanwhile),
- * the old value stays and the module is left without its hooks.
+ * the old value stays, the module is left without its hooks, and the next
+ * write of either parameter tries to register them again.
  */
 static int bu_hook_update(bool *param, bool val)
 {
@@ -637,13 +638,13 @@ static int bu_hook_update(bool *param, bool val)
 	mutex_lock(&bu_param_lock);
 	old = *param;
 	*param = val;
-	if (bu_registered && old != val) {
-		try_to_unmap_hook_unregister(&bu_hook_ops);
-		bu_registered = false;
+	if (bu_ready && (old != val || !bu_registered)) {
+		if (bu_registered)
+			try_to_unmap_hook_unregister(&bu_hook_ops);
 		ret = bu_hook_register();
 		if (ret) {
 			*param = old;
-			pr_err("cannot register the hooks again: %d; batching is off until reloaded\n",
+			pr_err("cannot register the hooks: %d; batching is off until file= or referenced= is written again\n",
 			       ret);
 		}
 	}
