@@ -59,10 +59,10 @@ all: module userspace tests host-tests
 
 help:
 	@echo "Build"
-	@echo "  make              the module, unmapstat, lazyfree-bench and the VM tests (builds the"
+	@echo "  make              the module, the userspace tools and the VM tests (builds the"
 	@echo "                    test VM's kernel first if the cache has none: ~6 min, ~3 GB)"
 	@echo "  make module       batch_unmap.ko only (KDIR=<build dir> or NATIVE=1: for that kernel)"
-	@echo "  make userspace    build/bin/: unmapstat, lazyfree-bench and file-bench"
+	@echo "  make userspace    build/bin/: unmapstat, lazyfree-bench, file-bench, jemalloc-bench"
 	@echo "  make kernel       build (or reuse) the patched VM kernel; prints its directory"
 	@echo "  make kernel-deb   Debian packages of the patched kernel (CONFIG=running|debian|<file>,"
 	@echo "                    default: running if /boot/config-\$$(uname -r) exists); takes long"
@@ -74,8 +74,12 @@ help:
 	@echo "  make check-ref    the data tests on the ref kernel with its upstream backport on"
 	@echo "  make checkpatch   checkpatch.pl --strict on module/ and kernel/patches/"
 	@echo "Benchmark (docs/benchmark.md; results in build/bench/: table.txt, results.json/csv, plot.png)"
-	@echo "  make bench        module off vs on in one VM boot, timed without probes (~15 min;"
-	@echo "                    QUICK=1: ~4 min; REF=1: also the ref kernel's backport)"
+	@echo "  make bench        module off vs on in one VM boot, timed without probes (~6 min;"
+	@echo "                    QUICK=1: ~3 min; REF=1: also the ref kernel's backport, ~7 min)"
+	@echo "  make bench WORKLOAD=jemalloc  jemalloc (Debian's, static) purging with MADV_FREE under"
+	@echo "                    memory.high, mTHP 4K/16K/64K/64K+2M x off/on[/ref] in one boot; results in"
+	@echo "                    build/bench-jemalloc/ (~9 min; REF=1 ~12 min; QUICK=1 ~5 min; VM_TIMEOUT"
+	@echo "                    1 h); WORKLOAD=lazyfree is the default"
 	@echo "Run"
 	@echo "  make vm-run CMD='...' [FILES='a b']  run a command in the test VM (XFS at /mnt/xfs)"
 	@echo "  make vm-shell     interactive shell in the test VM, module in /vm"
@@ -97,6 +101,9 @@ help:
 	@echo "  bench: QUICK=1, ROUNDS (timed, 5), PROBE_ROUNDS (with unmapstat, 1), ITER, REGION,"
 	@echo "         SIZES, TOUCH, POLICIES, OUT, REPORT_ONLY=1, COMPARE=<old results.json>,"
 	@echo "         NATIVE=1, BENCH_CPU; FILE_SIZE (file rows: 128M, 0 = none), FILE_DIR (/mnt/xfs)"
+	@echo "  bench WORKLOAD=jemalloc: QUICK=1, REF=1, ROUNDS (3), PROBE_ROUNDS (1), SETTINGS (mTHP:"
+	@echo "         '4K 16K 64K 64K+2M'), JE_CONF (MALLOC_CONF), JE_HIGH (memory.high; default:"
+	@echo "         calibrated per setting), JE_ARGS (jemalloc-bench options), OUT, REPORT_ONLY=1"
 
 # Rewritten only when the kernel directory changes, so that what depends on
 # it (vmlinux.h, the module) is not rebuilt for nothing.
@@ -173,7 +180,23 @@ $(BUILD)/bin/file-bench: userspace/file-bench.c userspace/mmutil.c userspace/mmu
 	$(Q)$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -static -I$(TOP)/include \
 		-I$(TOP)/userspace -o $@ userspace/file-bench.c userspace/mmutil.c $(CLI_SRCS)
 
-userspace: $(BUILD)/bin/unmapstat $(BUILD)/bin/lazyfree-bench $(BUILD)/bin/file-bench
+# jemalloc-bench: Debian's jemalloc (libjemalloc-dev's libjemalloc.a, which
+# replaces malloc: no je_ prefix), linked in statically as it ships; checked
+# apart from the other packages so that an existing build dir gets it too.
+$(BUILD)/.deps-jemalloc: tests/harness/ensure-packages.sh
+	$(Q)mkdir -p $(BUILD)
+	$(Q)tests/harness/ensure-packages.sh libjemalloc-dev
+	$(Q)touch $@
+
+JB_SRCS := userspace/jemalloc-bench.c userspace/mmutil.c $(CLI_SRCS)
+$(BUILD)/bin/jemalloc-bench: $(JB_SRCS) userspace/mmutil.h $(CLI_HDRS) | $(BUILD)/.deps-jemalloc
+	@echo "  CC      $@"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -static -pthread -I$(TOP)/include \
+		-I$(TOP)/userspace -o $@ $(JB_SRCS) -Wl,-u,mallctl -ljemalloc -lm
+
+userspace: $(BUILD)/bin/unmapstat $(BUILD)/bin/lazyfree-bench $(BUILD)/bin/file-bench \
+	$(BUILD)/bin/jemalloc-bench
 
 # Host unit tests of unmapstat's parsing and formatting (no BPF needed).
 $(BUILD)/host/test_unmapstat_fmt: tests/host/test_unmapstat_fmt.c userspace/unmapstat_fmt.c \
@@ -183,7 +206,16 @@ $(BUILD)/host/test_unmapstat_fmt: tests/host/test_unmapstat_fmt.c userspace/unma
 	$(Q)$(CC) $(CFLAGS) $(WARN) -fsanitize=address,undefined -I$(TOP)/include -I$(TOP)/userspace \
 		-o $@ $< userspace/unmapstat_fmt.c $(CLI_SRCS)
 
-host-tests: $(BUILD)/host/test_unmapstat_fmt
+# jemalloc-bench's workload with glibc's malloc under ASan and UBSan (its
+# jemalloc parts are optional): tests/host/cli.sh runs it briefly.
+$(BUILD)/host/jemalloc-bench-asan: $(JB_SRCS) userspace/mmutil.h $(CLI_HDRS)
+	@echo "  CC      $@"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -pthread -fsanitize=address,undefined \
+		-I$(TOP)/include -I$(TOP)/userspace -o $@ $(JB_SRCS) -lm
+
+host-tests: $(BUILD)/host/test_unmapstat_fmt $(BUILD)/host/jemalloc-bench-asan \
+	$(BUILD)/bin/jemalloc-bench
 
 kernel: $(KDIR_FILE)
 	@cat $(KDIR_FILE)
@@ -322,7 +354,7 @@ version:
 # --- install: the tools, and the module for a kernel the user names ---------
 PREFIX ?= /usr/local
 BINDIR := $(DESTDIR)$(PREFIX)/bin
-TOOLS := unmapstat lazyfree-bench file-bench
+TOOLS := unmapstat lazyfree-bench file-bench jemalloc-bench
 # The module is installed only for a kernel named by KDIR= or NATIVE=1: the
 # default build is for the test VM's kernel, which no machine runs.
 # kbuild on module/ alone: the test helper modules of the top Kbuild stay out.

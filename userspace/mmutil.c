@@ -77,6 +77,28 @@ int mthp_only(unsigned long kb)
 	return err;
 }
 
+int mthp_set(const unsigned long *kb, unsigned int n)
+{
+	char path[128];
+	unsigned int i, j;
+	bool on;
+	int err = 0;
+
+	for (j = 0; j < n; j++)
+		if (kb[j] > 4 && !mthp_supported(kb[j]))
+			return -ENOENT;
+	for (i = 0; i < NR_SIZES; i++) {
+		if (!mthp_supported(mthp_sizes[i]))
+			continue;
+		for (on = false, j = 0; j < n; j++)
+			on |= kb[j] == mthp_sizes[i];
+		enabled_path(path, sizeof(path), mthp_sizes[i]);
+		if (mm_write_file(path, on ? "always" : "never"))
+			err = -EIO;
+	}
+	return err;
+}
+
 void mthp_save(struct mthp_saved *s)
 {
 	char path[128], buf[128], *l, *r;

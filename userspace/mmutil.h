@@ -28,6 +28,12 @@ bool mthp_supported(unsigned long kb);
  * pages only); the other sizes are set to "never".
  */
 int mthp_only(unsigned long kb);
+/*
+ * Enable exactly the mTHP sizes @kb[0..n) (KiB; 4 means small pages, which
+ * are always on, and is skipped) for anonymous faults; the other sizes are
+ * set to "never".  -ENOENT if a size is not offered, -EIO if a write failed.
+ */
+int mthp_set(const unsigned long *kb, unsigned int n);
 /* Save and restore every size's "enabled" setting. */
 struct mthp_saved {
 	char enabled[16][16];

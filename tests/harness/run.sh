@@ -11,8 +11,8 @@
 #                      builds): /vm/batch_unmap.ko, /vm/batch_unmap_kunit.ko,
 #                      /vm/bu_test_delay.ko (a test helper),
 #                      /vm/guest-lib.sh, /vm/guest-tests.sh, unmapstat,
-#                      lazyfree-bench, file-bench and the VM tests in
-#                      /vm/bin, and
+#                      lazyfree-bench, file-bench, jemalloc-bench and the
+#                      VM tests in /vm/bin, and
 #                      bpftool and jq
 #   --bin PATH         put a host program (dynamically linked, e.g. bpftool or
 #                      jq) into /usr/bin with the libraries it needs
@@ -87,14 +87,15 @@ case "$mem" in *[!0-9MGmgk]*|'') die "--mem must look like 2G or 1536M, not '$me
 ensure_packages qemu-system-x86 busybox-static cpio
 [ "$disk" = 1 ] && ensure_packages xfsprogs e2fsprogs
 if [ "$project" = 1 ]; then
-	for f in module/batch_unmap.ko build/bin/unmapstat build/bin/lazyfree-bench build/bin/file-bench; do
+	for f in module/batch_unmap.ko build/bin/unmapstat build/bin/lazyfree-bench build/bin/file-bench \
+		build/bin/jemalloc-bench; do
 		[ -f "$top/$f" ] || die "--project: $f is not built; run make first"
 	done
 	files+=("$top/module/batch_unmap.ko:batch_unmap.ko"
 		"$top/tests/vm/guest-lib.sh:guest-lib.sh"
 		"$top/tests/vm/guest-tests.sh:guest-tests.sh"
 		"$top/build/bin/unmapstat" "$top/build/bin/lazyfree-bench"
-		"$top/build/bin/file-bench")
+		"$top/build/bin/file-bench" "$top/build/bin/jemalloc-bench")
 	[ -f "$top/module/batch_unmap_kunit.ko" ] &&
 		files+=("$top/module/batch_unmap_kunit.ko:batch_unmap_kunit.ko")
 	[ -f "$top/tests/vm/kmod/bu_test_delay.ko" ] &&

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Command-line behaviour of unmapstat and lazyfree-bench that needs no VM
+# Command-line behaviour of unmapstat, lazyfree-bench and jemalloc-bench
+# that needs no VM
 # and no loadable BPF (the host runs as root): every bad command line is
 # rejected on stderr with exit 2 and a message naming the option and the
 # reason; a missing capability (not a uid) is named, exit 1; the advice
@@ -8,6 +9,8 @@ set -uo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 us="$top/build/bin/unmapstat"
 lb="$top/build/bin/lazyfree-bench"
+jb="$top/build/bin/jemalloc-bench"
+jba="$top/build/host/jemalloc-bench-asan"
 THP=/sys/kernel/mm/transparent_hugepage
 
 expect() {	# expect <name> <exit> <regex> <cmd...>: the regex matches stdout+stderr
@@ -39,7 +42,7 @@ expect_err() {
 	fi
 }
 
-for b in "$us" "$lb"; do
+for b in "$us" "$lb" "$jb" "$jba"; do
 	[ -x "$b" ] || { echo "not ok - cli: $(basename "$b") not built (run make)"; exit 0; }
 done
 version="$(sed -n 's/^#define BU_VERSION "\(.*\)"/\1/p' "$top/include/bu_version.h")"
@@ -48,7 +51,7 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
 # --- both: help and version --------------------------------------------------------
-for t in "unmapstat $us" "lazyfree_bench $lb"; do
+for t in "unmapstat $us" "lazyfree_bench $lb" "jemalloc_bench $jb"; do
 	n="${t%% *}" b="${t#* }"
 	expect "${n}_help" 0 "^USAGE: $(basename "$b") " "$b" --help
 	expect "${n}_help_has_examples" 0 "^EXAMPLES:" "$b" -h
@@ -156,4 +159,69 @@ expect "lazyfree_bench_root_without_cap_sys_admin" 1 "missing CAP_SYS_ADMIN" \
 # An mmap that fails says why (and the mTHP settings are put back).
 expect "lazyfree_bench_mmap_failure_says_why" 1 "mmap of 1024 MiB: Cannot allocate memory" \
 	bash -c 'ulimit -v 200000 && exec "$0" -f 4K -s 1G -n 1 -w 0' "$lb"
+# --- jemalloc-bench: usage errors, exit 2 ---------------------------------------------
+expect_err "jemalloc_bench_threads_zero" "invalid count '0' for -t/--threads: want 1..64" "$jb" -t 0
+expect_err "jemalloc_bench_threads_too_many" "invalid count '65' for -t/--threads" "$jb" --threads 65
+expect_err "jemalloc_bench_period_too_short" "invalid period '5' for -P/--period: want 10..3600000" \
+	"$jb" -P 5
+expect_err "jemalloc_bench_cycles_zero" "invalid count '0' for -c/--cycles" "$jb" -c 0
+expect_err "jemalloc_bench_warmup_bad" "invalid count 'x' for -w/--warmup" "$jb" -w x
+expect_err "jemalloc_bench_peak_too_small" "invalid size '1K' for -p/--peak: less than 64K" "$jb" -p 1K
+expect_err "jemalloc_bench_peak_bad_suffix" "invalid size '12Q' for -p/--peak: unexpected 'Q'" \
+	"$jb" --peak 12Q
+expect_err "jemalloc_bench_high_bad" "invalid size 'lots' for -H/--high" "$jb" -H lots
+expect_err "jemalloc_bench_high_too_small" "invalid size '1M' for -H/--high: less than 4096K" \
+	"$jb" -H 1M
+expect_err "jemalloc_bench_cap_above_high" "-L/--live-cap is above -H/--high" "$jb" -H 64M -L 100M
+expect_err "jemalloc_bench_cgroup_relative" "invalid cgroup 'cg' for -G/--cgroup: want an absolute path" \
+	"$jb" -G cg
+expect_err "jemalloc_bench_folio_not_power_of_two" \
+	"invalid folio size '3K' in '64K\+3K' for -f/--folios: not a power of two" "$jb" -f 64K+3K
+expect_err "jemalloc_bench_folio_too_large" "invalid folio size '4M' in '4M' for -f/--folios: larger than a 2M PMD" \
+	"$jb" --folios 4M
+expect_err "jemalloc_bench_folio_list_empty" "invalid folio list ',' for -f/--folios" "$jb" -f ,
+expect_err "jemalloc_bench_label_quote" "invalid label for -l/--label" "$jb" -l 'a"b'
+expect_err "jemalloc_bench_no_operands" "unexpected argument 'now': jemalloc-bench takes no operands" \
+	"$jb" now
+expect_err "jemalloc_bench_bare_folios_says_argument_missing" "-f/--folios needs an argument" "$jb" -f
+
+# --- jemalloc-bench: what it cannot do, exit 1, before changing anything ---------------
+mkdir -p "$tmp/locked"
+chmod 0700 "$tmp/locked"
+expect "jemalloc_bench_unprivileged_cannot_make_the_memcg" 1 \
+	"cannot create the memcg in $tmp/locked .*run as root, or -H none" \
+	"${nobody[@]}" "$jb" -G "$tmp/locked/cg"
+expect "jemalloc_bench_memcg_needs_cgroup2" 1 "$tmp is not a cgroup2 directory" \
+	"$jb" -G "$tmp/cg" -P 10 -c 1 -w 0
+[ ! -e "$tmp/cg" ] && echo "ok - jemalloc_bench_left_no_directory_behind" ||
+	echo "not ok - jemalloc_bench_left_no_directory_behind"
+
+# --- jemalloc-bench: a short run without a memcg --------------------------------------
+# Debian's jemalloc, statically linked, purging with MADV_FREE as told (no
+# background thread: the purges happen in the run's own threads).
+out="$(MALLOC_CONF=dirty_decay_ms:1,muzzy_decay_ms:10000 "$jb" -H none -t 2 -P 200 -c 1 -w 1 \
+	-p 4M -j -l smoke 2>"$tmp/stderr")"
+rc=$?
+if [ "$rc" = 0 ] && jq -e '.label == "smoke" and (.jemalloc.version | startswith("5.3."))
+	and .jemalloc.muzzy_decay_ms == 10000 and .allocs > 0 and .checks.data_errors == 0
+	and .jemalloc_stats.dirty_purged > 0 and .checks.lazyfree_ok and .memcg == null' \
+	<<<"$out" >/dev/null; then
+	echo "ok - jemalloc_bench_runs_with_debian_jemalloc_and_madv_free"
+else
+	echo "# exit $rc: $(head -c 300 <<<"$out") $(head -c 300 "$tmp/stderr")"
+	echo "not ok - jemalloc_bench_runs_with_debian_jemalloc_and_madv_free"
+fi
+# The same workload on glibc's malloc under ASan and UBSan (and LeakSanitizer):
+# no report; exit 0, or 3 if nothing on the machine used MADV_FREE meanwhile.
+out="$(ASAN_OPTIONS=exitcode=90 UBSAN_OPTIONS=halt_on_error=1:exitcode=91 "$jba" -H none -t 3 \
+	-P 100 -c 2 -w 1 -p 2M --max-object 1M -j 2>"$tmp/stderr")"
+rc=$?
+if { [ "$rc" = 0 ] || [ "$rc" = 3 ]; } && jq -e '.jemalloc == null and .allocs > 0 and
+	.checks.data_errors == 0 and .latency_ns.alloc.n == .allocs' <<<"$out" >/dev/null &&
+	! grep -Eq 'Sanitizer|runtime error' "$tmp/stderr"; then
+	echo "ok - jemalloc_bench_workload_clean_under_asan_ubsan_lsan"
+else
+	echo "# exit $rc: $(head -c 600 "$tmp/stderr")"
+	echo "not ok - jemalloc_bench_workload_clean_under_asan_ubsan_lsan"
+fi
 exit 0

@@ -23,7 +23,7 @@ if [[ "$v" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] && [ "$v" = "$dv" ] &&
 else
 	fail "version_agrees_everywhere" "make version '$v', dkms.conf '$dv', or no '## $v' in CHANGELOG.md"
 fi
-for t in unmapstat lazyfree-bench file-bench; do
+for t in unmapstat lazyfree-bench file-bench jemalloc-bench; do
 	out="$(build/bin/$t --version 2>&1)"
 	[ "$out" = "$t $v" ] && pass "${t}_version" || fail "${t}_version" "got '$out'"
 done
@@ -34,7 +34,8 @@ grep -q 'GNU GENERAL PUBLIC LICENSE' LICENSE && grep -q 'Version 2, June 1991' L
 d="$tmp/root"
 if mk install DESTDIR="$d" PREFIX=/usr >"$tmp/install.log" &&
 	[ -x "$d/usr/bin/unmapstat" ] && [ -x "$d/usr/bin/lazyfree-bench" ] &&
-	[ -x "$d/usr/bin/file-bench" ] && grep -q 'module not installed' "$tmp/install.log" &&
+	[ -x "$d/usr/bin/file-bench" ] && [ -x "$d/usr/bin/jemalloc-bench" ] &&
+	grep -q 'module not installed' "$tmp/install.log" &&
 	[ -z "$(find "$d" -name '*.ko')" ]; then
 	pass "install_tools_into_destdir"
 else
@@ -82,7 +83,8 @@ missing=""
 for w in module userspace kernel kernel-deb check check-host check-vm check-debug check-ref \
 	checkpatch bench vm-run vm-shell install uninstall dkms-install version clean distclean \
 	cache-clean QUICK TOUCH SIZES ROUNDS REGION POLICIES REPORT_ONLY KVER CMD FILES COMPARE \
-	PREFIX DESTDIR VM_ACCEL NATIVE REF KDIR VM_TESTS_ONLY FILE_SIZE; do
+	PREFIX DESTDIR VM_ACCEL NATIVE REF KDIR VM_TESTS_ONLY FILE_SIZE WORKLOAD SETTINGS JE_CONF \
+	JE_HIGH JE_ARGS; do
 	grep -qw -- "$w" <<<"$help" || missing="$missing $w"
 done
 [ -z "$missing" ] && pass "make_help_lists_targets_and_variables" ||

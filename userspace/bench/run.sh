@@ -27,6 +27,13 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 top="$(cd "$here/../.." && pwd)"
 . "$top/tests/harness/lib.sh"
 
+# WORKLOAD=jemalloc: a jemalloc workload under memory.high (jemalloc-run.sh).
+case "${WORKLOAD:-lazyfree}" in
+lazyfree) ;;
+jemalloc) exec "$here/jemalloc-run.sh" ;;
+*) die "unknown WORKLOAD '$WORKLOAD': lazyfree (the default: lazyfree-bench and file-bench) or jemalloc" ;;
+esac
+
 if [ "${QUICK:-0}" = 1 ]; then
 	: "${ROUNDS:=3}" "${ITER:=2}" "${REGION:=32M}" "${PROBE_ROUNDS:=1}"
 else
