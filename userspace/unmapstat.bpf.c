@@ -202,15 +202,29 @@ int BPF_KRETPROBE(reclaim_exit_kretprobe)
 
 /* --- folios -------------------------------------------------------------------- */
 
+/*
+ * folio->flags as a word: an unsigned long up to 6.17, a memdesc_flags_t
+ * (one unsigned long) from 6.18; read as raw bytes so that a vmlinux.h from
+ * either compiles and CO-RE relocates the offset.
+ */
+static __always_inline unsigned long folio_flags_of(struct folio *folio)
+{
+	unsigned long flags = 0;
+
+	bpf_core_read(&flags, sizeof(flags), &folio->flags);
+	return flags;
+}
+
 static __always_inline unsigned int folio_order_of(struct folio *folio)
 {
-	unsigned long flags = BPF_CORE_READ(folio, flags);
+	unsigned long flags = folio_flags_of(folio), flags1 = 0;
 	int head = bpf_core_enum_value(enum pageflags, PG_head);
 
 	if (!(flags & (1UL << head)))
 		return 0;
 	/* Large folios keep their order in the low byte of _flags_1. */
-	return BPF_CORE_READ(folio, _flags_1) & 0xff;
+	bpf_core_read(&flags1, sizeof(flags1), &folio->_flags_1);
+	return flags1 & 0xff;
 }
 
 /*
@@ -220,7 +234,7 @@ static __always_inline unsigned int folio_order_of(struct folio *folio)
 static __always_inline unsigned int folio_kind_of(struct folio *folio)
 {
 	unsigned long mapping = (unsigned long)BPF_CORE_READ(folio, mapping);
-	unsigned long flags = BPF_CORE_READ(folio, flags);
+	unsigned long flags = folio_flags_of(folio);
 	int swapbacked = bpf_core_enum_value(enum pageflags, PG_swapbacked);
 
 	if (mapping & 1)	/* PAGE_MAPPING_ANON (KSM folios too) */

@@ -77,6 +77,22 @@ out="$(KDIR=/nonexistent make --no-print-directory version 2>&1)"
 grep -q 'KDIR=/nonexistent from the environment is ignored' <<<"$out" &&
 	pass "kdir_from_environment_is_reported" || fail "kdir_from_environment_is_reported" "$out"
 
+# --- the BPF object is CO-RE: it must also build from the running kernel's
+# types (what make userspace uses when no kernel is built), whatever its
+# version (6.18 changed folio->flags to a struct).
+if [ -r /sys/kernel/btf/vmlinux ] && command -v bpftool >/dev/null && command -v clang >/dev/null; then
+	mkdir -p "$tmp/btf"
+	if bpftool btf dump file /sys/kernel/btf/vmlinux format c >"$tmp/btf/vmlinux.h" 2>/dev/null &&
+		clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -I"$tmp/btf" -Iinclude -Wall -Werror \
+			-c userspace/unmapstat.bpf.c -o "$tmp/btf/u.o" 2>"$tmp/btf/err"; then
+		pass "bpf_object_builds_against_running_kernel_btf ($(uname -r))"
+	else
+		fail "bpf_object_builds_against_running_kernel_btf" "$(head -n 3 "$tmp/btf/err")"
+	fi
+else
+	echo "ok - bpf_object_builds_against_running_kernel_btf # SKIP no /sys/kernel/btf/vmlinux, bpftool or clang"
+fi
+
 # --- make help lists every target and variable ---------------------------------------
 help="$(mk help)"
 missing=""
