@@ -95,6 +95,25 @@ const char *cli_name(const struct cli *c, int key, char *buf, size_t len)
 	return buf;
 }
 
+void cli_common(const struct cli *c, int key)
+{
+	if (key == 'V')
+		cli_version(c, stdout);
+	else
+		cli_help(c, stdout);
+}
+
+int cli_label(struct cli *c, const char *name, const char *arg, const char **out)
+{
+	if (strpbrk(arg, "\",\\\n")) {
+		cli_fail(c, "invalid label for %s: it must not contain quotes, commas, "
+			 "backslashes or newlines", name);
+		return -1;
+	}
+	*out = arg;
+	return 0;
+}
+
 int cli_fail(struct cli *c, const char *fmt, ...)
 {
 	va_list ap;

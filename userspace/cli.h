@@ -53,6 +53,18 @@ const char *cli_name(const struct cli *c, int key, char *buf, size_t len);
 /* Describe an error in err; returns '?' (the error key of cli_next()). */
 int cli_fail(struct cli *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* The -h/--help and -V/--version entries of every tool's option table. */
+#define CLI_OPTS_COMMON							\
+	{ "help", 'h', NULL, 0, "Show this help", -1 },			\
+	{ "version", 'V', NULL, 0, "Print the version", -1 }
+
+/* -h or -V: print the help or the version to stdout (the tool exits 0). */
+void cli_common(const struct cli *c, int key);
+/*
+ * -l TEXT: a label written as is into JSON and CSV, so without quotes,
+ * commas, backslashes or newlines.  0, or -1 with the error described.
+ */
+int cli_label(struct cli *c, const char *name, const char *arg, const char **out);
 /* The --help text, argp style. */
 void cli_help(const struct cli *c, FILE *f);
 /* "<prog> <BU_VERSION>" */

@@ -72,8 +72,7 @@ static const struct argp_option opts[] = {
 	{ "label", 'l', "TEXT", 0, "Label recorded with the results (e.g. module=on)", 0 },
 	{ NULL, 0, NULL, 0, "Output (default: one line of text):", 1 },
 	{ "json", 'j', NULL, 0, "JSON: one object", 1 },
-	{ "help", 'h', NULL, 0, "Show this help", -1 },
-	{ "version", 'V', NULL, 0, "Print the version", -1 },
+	CLI_OPTS_COMMON,
 	{},
 };
 
@@ -155,21 +154,15 @@ static int parse(int argc, char **argv, struct opts *o, char *err, size_t errlen
 			o->cpu = v;
 			break;
 		case 'l':
-			if (strpbrk(optarg, "\"\\\n")) {
-				cli_fail(&c, "invalid label for %s: it must not contain quotes, "
-					 "backslashes or newlines", name);
+			if (cli_label(&c, name, optarg, &o->label))
 				return -1;
-			}
-			o->label = optarg;
 			break;
 		case 'j':
 			o->format = FMT_JSON;
 			break;
 		case 'h':
-			cli_help(&c, stdout);
-			return 1;
 		case 'V':
-			cli_version(&c, stdout);
+			cli_common(&c, key);
 			return 1;
 		default:
 			return -1;

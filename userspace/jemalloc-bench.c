@@ -829,8 +829,7 @@ static const struct argp_option opts[] = {
 	{ "label", 'l', "TEXT", 0, "Label recorded with the results (e.g. on)", 0 },
 	{ NULL, 0, NULL, 0, "Output (default: two lines of text):", 1 },
 	{ "json", 'j', NULL, 0, "JSON: one object", 1 },
-	{ "help", 'h', NULL, 0, "Show this help", -1 },
-	{ "version", 'V', NULL, 0, "Print the version", -1 },
+	CLI_OPTS_COMMON,
 	{},
 };
 
@@ -989,19 +988,15 @@ static int parse_args(int argc, char **argv, struct opts *o, char *err, size_t e
 			o->seed = n;
 			break;
 		case 'l':
-			if (strpbrk(optarg, "\"\\\n,"))
-				return cli_fail(&c, "invalid label for %s: it must not contain "
-						"quotes, commas, backslashes or newlines", name), -1;
-			o->label = optarg;
+			if (cli_label(&c, name, optarg, &o->label))
+				return -1;
 			break;
 		case 'j':
 			o->format = FMT_JSON;
 			break;
 		case 'h':
-			cli_help(&c, stdout);
-			return 1;
 		case 'V':
-			cli_version(&c, stdout);
+			cli_common(&c, key);
 			return 1;
 		default:
 			return -1;

@@ -84,8 +84,7 @@ static const struct argp_option opts[] = {
 	{ NULL, 0, NULL, 0, "Output (default: one line of text):", 1 },
 	{ "json", 'j', NULL, 0, "JSON: one object", 1 },
 	{ "csv", OPT_CSV, NULL, 0, "CSV: one row per iteration", 1 },
-	{ "help", 'h', NULL, 0, "Show this help", -1 },
-	{ "version", 'V', NULL, 0, "Print the version", -1 },
+	CLI_OPTS_COMMON,
 	{},
 };
 
@@ -326,19 +325,12 @@ static int parse_args(int argc, char **argv, struct opts *o, char *err, size_t e
 			o->format = key == 'j' ? FMT_JSON : FMT_CSV;
 			break;
 		case 'l':
-			/* Written as is into JSON and CSV. */
-			if (strpbrk(optarg, "\",\\\n")) {
-				cli_fail(&c, "invalid label for %s: it must not contain "
-					 "quotes, commas, backslashes or newlines", name);
+			if (cli_label(&c, name, optarg, &o->label))
 				return -1;
-			}
-			o->label = optarg;
 			break;
 		case 'h':
-			cli_help(&c, stdout);
-			return 1;
 		case 'V':
-			cli_version(&c, stdout);
+			cli_common(&c, key);
 			return 1;
 		default:	/* '?': cli_next() said what */
 			return -1;

@@ -69,8 +69,7 @@ static const struct argp_option opts[] = {
 	{ "unpin", OPT_UNPIN, NULL, 0, "Detach and remove the pinned counters", 1 },
 	{ "pin-dir", OPT_PIN_DIR, "DIR", 0, "Pin directory, on a BPF filesystem "
 	  "(default " US_PIN_DIR ")", 1 },
-	{ "help", 'h', NULL, 0, "Show this help", -1 },
-	{ "version", 'V', NULL, 0, "Print the version", -1 },
+	CLI_OPTS_COMMON,
 	{},
 };
 
@@ -238,10 +237,8 @@ int us_parse_args(int argc, char **argv, struct us_env *env, char *err,
 			env->pin_dir = optarg;
 			break;
 		case 'h':
-			cli_help(&c, stdout);
-			return 1;
 		case 'V':
-			cli_version(&c, stdout);
+			cli_common(&c, key);
 			return 1;
 		default:	/* '?': cli_next() said what */
 			return -1;

@@ -62,6 +62,29 @@ static int make_file(const char *path, size_t len, unsigned int seed)
 	return fd;
 }
 
+/*
+ * make_file() of pattern 1, mapped read-write with @flags (MAP_SHARED or
+ * MAP_PRIVATE): the mapping, or NULL after reporting why (as a failed
+ * case named after @path).
+ */
+static char *file_map(const char *path, int flags, int *fd)
+{
+	char *p;
+
+	*fd = make_file(path, FSIZE, 1);
+	if (*fd < 0) {
+		vt_result(false, "create %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	p = mmap(NULL, FSIZE, PROT_READ | PROT_WRITE, flags, *fd, 0);
+	if (p == MAP_FAILED) {
+		vt_result(false, "mmap %s: %s", path, strerror(errno));
+		close(*fd);
+		return NULL;
+	}
+	return p;
+}
+
 static void drop_caches(void)
 {
 	sync();
@@ -217,14 +240,9 @@ static bool shared_write(const char *dir, bool expect_large)
 	char *p;
 
 	snprintf(path, sizeof(path), "%s/shared", dir);
-	fd = make_file(path, FSIZE, 1);
-	if (fd < 0)
-		return vt_result(false, "create %s: %s", path, strerror(errno));
-	p = mmap(NULL, FSIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED) {
-		close(fd);
-		return vt_result(false, "mmap %s: %s", path, strerror(errno));
-	}
+	p = file_map(path, MAP_SHARED, &fd);
+	if (!p)
+		return false;
 	counters_start();
 	/* Round 1: write everything, reclaim (dirty PTEs, whole folios). */
 	fill(p, FSIZE, 2);
@@ -279,14 +297,9 @@ static bool private_cow(void)
 	int fd;
 	char *p;
 
-	fd = make_file(path, FSIZE, 1);
-	if (fd < 0)
-		return vt_result(false, "create %s: %s", path, strerror(errno));
-	p = mmap(NULL, FSIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-	if (p == MAP_FAILED) {
-		close(fd);
-		return vt_result(false, "mmap: %s", strerror(errno));
-	}
+	p = file_map(path, MAP_PRIVATE, &fd);
+	if (!p)
+		return false;
 	counters_start();
 	touch_read(p, FSIZE);
 	CHECK(&ok, large_pages(path, p, FSIZE) > 0, "no large folios");
@@ -429,12 +442,11 @@ static bool fork_shared(void)
 	char c;
 	char *p;
 
-	fd = make_file(path, FSIZE, 1);
-	if (fd < 0 || pipe(up) || pipe(down))
-		return vt_result(false, "create %s: %s", path, strerror(errno));
-	p = mmap(NULL, FSIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED)
-		return vt_result(false, "mmap: %s", strerror(errno));
+	if (pipe(up) || pipe(down))
+		return vt_result(false, "pipe: %s", strerror(errno));
+	p = file_map(path, MAP_SHARED, &fd);
+	if (!p)
+		return false;
 	fill(p, FSIZE, 2);
 	counters_start();
 	pid = fork();
@@ -478,12 +490,9 @@ static bool mremap_off_grid(void)
 	long bad;
 	int fd;
 
-	fd = make_file(path, FSIZE, 1);
-	if (fd < 0)
-		return vt_result(false, "create %s: %s", path, strerror(errno));
-	p = mmap(NULL, FSIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	p = file_map(path, MAP_SHARED, &fd);
 	dst = mm_map_aligned(FSIZE + PMD_SIZE_, PMD_SIZE_);
-	if (p == MAP_FAILED || !dst)
+	if (!p || !dst)
 		return vt_result(false, "mmap: %s", strerror(errno));
 	fill(p, FSIZE, 2);
 	q = mremap(p, FSIZE, FSIZE, MREMAP_MAYMOVE | MREMAP_FIXED, dst + PAGE);
@@ -513,12 +522,9 @@ static bool mlock_half(void)
 	char *p;
 	int fd;
 
-	fd = make_file(path, FSIZE, 1);
-	if (fd < 0)
-		return vt_result(false, "create %s: %s", path, strerror(errno));
-	p = mmap(NULL, FSIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED)
-		return vt_result(false, "mmap: %s", strerror(errno));
+	p = file_map(path, MAP_SHARED, &fd);
+	if (!p)
+		return false;
 	fill(p, FSIZE, 2);
 	CHECK(&ok, mlock(p, half) == 0, "mlock: %s", strerror(errno));
 	counters_start();
@@ -557,13 +563,12 @@ static bool vmsplice_coherent(void)
 	int fd, pfd[2];
 	long bad;
 
-	fd = make_file(path, FSIZE, 1);
-	if (fd < 0 || !buf || pipe(pfd))
-		return vt_result(false, "create %s: %s", path, strerror(errno));
+	if (!buf || pipe(pfd))
+		return vt_result(false, "pipe: %s", strerror(errno));
 	fcntl(pfd[1], F_SETPIPE_SZ, (int)len);
-	p = mmap(NULL, FSIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED)
-		return vt_result(false, "mmap: %s", strerror(errno));
+	p = file_map(path, MAP_SHARED, &fd);
+	if (!p)
+		return false;
 	fill(p, FSIZE, 2);
 	counters_start();
 	iov.iov_base = p;
@@ -698,12 +703,9 @@ static bool memcg_file(void)
 	char *p;
 	int fd;
 
-	fd = make_file(path, FSIZE, 1);
-	if (fd < 0)
-		return vt_result(false, "create %s: %s", path, strerror(errno));
-	p = mmap(NULL, FSIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED)
-		return vt_result(false, "mmap: %s", strerror(errno));
+	p = file_map(path, MAP_SHARED, &fd);
+	if (!p)
+		return false;
 	fill(p, FSIZE, 2);
 	CHECK(&ok, large_pages(path, p, FSIZE) > 0, "no large folios");
 	/* Clean: reclaim frees them and the next round reads them back. */
