@@ -726,6 +726,55 @@ static bool memcg_file(void)
 	return vt_result(ok, "file_memcg.%s", pass_name());
 }
 
+/* --- splitting a mapped large folio: try_to_unmap() outside reclaim ------- */
+
+#define HOLE_STEP	(64 * KB)
+#define HOLE_OFF	(8 * KB)
+
+/* A 4K hole punched 8K into every 64K of the file. */
+static unsigned int seed_holed(size_t off)
+{
+	return off % HOLE_STEP == HOLE_OFF ? 0 : 1;
+}
+
+/*
+ * Punching a hole inside a mapped large folio splits it, and the split
+ * unmaps the folio's other pages through try_to_unmap() (unmap_folio(),
+ * with TTU_IGNORE_MLOCK): the module batches those too.  With @locked the
+ * mapping is mlocked, so the batch also drains the mlock.  The hole reads
+ * zero, every other byte its data, and the module must have batched.
+ */
+static bool punch_splits(bool locked)
+{
+	const char *path = XFS_DIR "/split";
+	bool ok = true;
+	size_t off;
+	long bad;
+	char *p;
+	int fd;
+
+	p = file_map(path, MAP_SHARED, &fd);
+	if (!p)
+		return false;
+	touch_read(p, FSIZE);
+	CHECK(&ok, large_pages(path, p, FSIZE) > 0, "no large folios");
+	if (locked)
+		CHECK(&ok, mlock(p, FSIZE) == 0, "mlock: %s", strerror(errno));
+	counters_start();
+	for (off = 0; off < FSIZE; off += HOLE_STEP)
+		CHECK(&ok, fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				     off + HOLE_OFF, PAGE) == 0, "punch: %s", strerror(errno));
+	CHECK(&ok, (bad = map_bad_offset(p, FSIZE, seed_holed)) < 0, "mapping: +%ld", bad);
+	counters_check(&ok, false);
+	if (locked)
+		munlock(p, FSIZE);
+	munmap(p, FSIZE);
+	CHECK(&ok, (bad = file_bad_offset(fd, FSIZE, seed_holed)) < 0, "file: +%ld", bad);
+	close(fd);
+	unlink(path);
+	return vt_result(ok, "file_punch_splits%s.%s", locked ? "_mlocked" : "", pass_name());
+}
+
 static void run_all(void)
 {
 	shared_write(XFS_DIR, true);
@@ -740,6 +789,8 @@ static void run_all(void)
 	odirect_pinned();
 	pmd_mapped();
 	memcg_file();
+	punch_splits(false);
+	punch_splits(true);
 }
 
 int main(void)
