@@ -16,6 +16,10 @@
 #                      or "ref": also applies kernel/ref/*.patch (upstream's
 #                      lazyfree batching backported in-kernel, switched off
 #                      at boot; the benchmark's reference)
+#   ARCH               x86_64 (default) or arm64: a cross-built arm64 guest
+#                      kernel (gcc-aarch64-linux-gnu; kernel/arm64.config on
+#                      top of guest.config without its x86-only lines),
+#                      cached apart (kernel-arm64-<key>)
 #   JOBS               make -j (default: nproc + 1)
 #   V=1                show the kernel build's own output
 set -euo pipefail
@@ -41,12 +45,29 @@ esac
 
 cache_root="${BATCH_UNMAP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/batch_unmap}"
 
+# The architecture: x86_64 natively, arm64 cross-built.
+arch="${ARCH:-x86_64}"
+case "$arch" in
+x86_64|x86) arch=x86_64 karch=x86 image=arch/x86/boot/bzImage target=bzImage cross="" ;;
+arm64|aarch64)
+	arch=arm64 karch=arm64 image=arch/arm64/boot/Image target=Image
+	cross=aarch64-linux-gnu-
+	# guest.config's x86-only options; the rest applies to arm64 too.
+	x86_only='^CONFIG_(X86_[A-Z0-9_]*|HYPERVISOR_GUEST|PARAVIRT|SERIAL_8250[A-Z_]*|ACPI|NUMA|NUMA_BALANCING|UNWINDER_ORC|KERNEL_GZIP|CPU_MITIGATIONS|MEMORY_HOTPLUG|MEMORY_HOTREMOVE|SPARSEMEM_VMEMMAP|ZONE_DEVICE|DEVICE_PRIVATE|RUNTIME_TESTING_MENU|TEST_HMM|MEM_SOFT_DIRTY)='
+	arm_frag="$(mktemp)"
+	trap 'rm -f "$arm_frag"' EXIT
+	grep -Ev "$x86_only" "$here/guest.config" >"$arm_frag"
+	fragments=("$arm_frag" "$here/arm64.config" "${fragments[@]:1}")
+	;;
+*) die "unknown ARCH '$arch' (use x86_64 or arm64)" ;;
+esac
+
 # --dir only looks: without the source package nothing can be cached.
 if [ "${1:-}" = --dir ]; then
 	dpkg-query -W -f='${Status}' "$SRC_PKG" 2>/dev/null | grep -q 'ok installed' || exit 1
 else
 	ensure_packages flex bison bc libelf-dev libssl-dev dwarves cpio xz-utils \
-		make gcc "$SRC_PKG"
+		make gcc "$SRC_PKG" ${cross:+gcc-aarch64-linux-gnu}
 	[ -f "$SRC_TAR" ] || die "$SRC_TAR is missing although $SRC_PKG is installed"
 fi
 
@@ -55,6 +76,8 @@ src_version="$(dpkg-query -W -f='${Version}' "$SRC_PKG")"
 cache_key() {
 	{
 		echo "recipe $RECIPE flavor ${flavor:-default}"
+		# Only for arm64: the x86 keys (and caches) stay as they were.
+		[ "$arch" = x86_64 ] || echo "arch $arch"
 		echo "source $SRC_PKG $src_version"
 		cat "${patches[@]}"
 		cat "${fragments[@]}"
@@ -62,7 +85,8 @@ cache_key() {
 }
 
 key="$(cache_key)"
-dir="$cache_root/kernel-${flavor:+$flavor-}$key"
+kprefix="kernel-$([ "$arch" = x86_64 ] || echo "$arch-")${flavor:+$flavor-}"
+dir="$cache_root/$kprefix$key"
 
 case "${1:-}" in
 --key) echo "$key"; exit 0 ;;
@@ -103,6 +127,7 @@ log "kernel: unpacking $SRC_TAR"
 tar -C "$tmp" -xJf "$SRC_TAR"
 mv "$tmp/linux-source-6.12" "$tmp/build"
 b="$tmp/build"
+export ARCH="$karch" CROSS_COMPILE="$cross"
 kver="$(make -s -C "$b" kernelversion)"
 log "kernel: source is Linux $kver (Debian package $src_version)"
 
@@ -135,33 +160,33 @@ while IFS= read -r line; do
 done < <(cat "${fragments[@]}")
 [ "$bad" = 0 ] || die "the config fragment did not apply; fix kernel/*.config"
 
-log "kernel: compiling bzImage and modules with -j$jobs (a few minutes; progress every 30 s)"
+log "kernel: compiling $target and modules for $arch with -j$jobs (a few minutes; progress every 30 s)"
 if [ "${V:-0}" = 1 ]; then
-	make -C "$b" -j"$jobs" bzImage modules 2>&1 | tee -a "$blog"
+	make -C "$b" -j"$jobs" "$target" modules 2>&1 | tee -a "$blog"
 	rc=${PIPESTATUS[0]}
 else
 	rc=0
-	make_progress kernel 30 "$blog" -C "$b" -j"$jobs" bzImage modules || rc=$?
+	make_progress kernel 30 "$blog" -C "$b" -j"$jobs" "$target" modules || rc=$?
 fi
 if [ "$rc" != 0 ]; then
 	grep -E 'error|Error' "$blog" | head -n 20 >&2 || true
 	tail -n 20 "$blog" >&2
 	die "kernel build failed (full log: $blog)"
 fi
-[ -f "$b/arch/x86/boot/bzImage" ] && [ -f "$b/vmlinux" ] && [ -f "$b/Module.symvers" ] ||
-	die "kernel build produced no bzImage/vmlinux/Module.symvers (log: $blog)"
+[ -f "$b/$image" ] && [ -f "$b/vmlinux" ] && [ -f "$b/Module.symvers" ] ||
+	die "kernel build produced no $target/vmlinux/Module.symvers (log: $blog)"
 
 # Keep what module builds, BTF and the VM need; drop the object files.
 find "$b" -name '*.o' ! -path '*/scripts/*' ! -path '*/tools/*' -delete
-echo "$kver $src_version $key" >"$b/.batch_unmap-kernel"
+echo "$kver $src_version $key $arch" >"$b/.batch_unmap-kernel"
 
 rm -rf "$dir"
 mv "$tmp" "$dir"
 touch "$dir/.complete"
 
 # Keep this build and the previous one of the same flavor (2 GB each).
-prefix="$cache_root/kernel-${flavor:+$flavor-}"
-ls -1dt "$prefix"[0-9a-f]* 2>/dev/null | grep -E "/kernel-${flavor:+$flavor-}[0-9a-f]{16}(\.tmp)?\$" |
+prefix="$cache_root/$kprefix"
+ls -1dt "$prefix"[0-9a-f]* 2>/dev/null | grep -E "/$kprefix[0-9a-f]{16}(\.tmp)?\$" |
 	tail -n +3 | while read -r old; do
 		log "kernel: pruning old cached build $old"
 		rm -rf "$old"

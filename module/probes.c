@@ -39,8 +39,12 @@ static int kp_flush_tlb_mm_range(struct kprobe *p, struct pt_regs *regs)
 		bu_count(BU_STAT_KP_FLUSH_TLB_PAGE, 1);
 	} else {
 		bu_count(BU_STAT_KP_FLUSH_TLB_RANGE, 1);
-		/* TLB_FLUSH_ALL ends at ~0: count the range as 0 pages. */
-		if (end > start && end != TLB_FLUSH_ALL)
+		/*
+		 * x86's TLB_FLUSH_ALL ends at ~0: count the range as 0 pages.
+		 * (Other architectures have no flush_tlb_mm_range(): the probe
+		 * does not register there and says so in debugfs.)
+		 */
+		if (end > start && end != ~0UL)
 			bu_count(BU_STAT_KP_FLUSH_TLB_RANGE_PAGES,
 				 (end - start) >> shift);
 	}

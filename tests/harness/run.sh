@@ -28,6 +28,9 @@
 #   --out DIR          where console.log and out.log go (default build/vm)
 #   --shell            interactive shell on the console instead of a command
 #   --allow-warn       do not fail on WARN splats (for tests that expect one)
+#   (ARCH=arm64: an arm64 guest from `ARCH=arm64 kernel/build.sh` on
+#   qemu-system-aarch64 -M virt -cpu max, TCG, with Debian's arm64
+#   busybox; --bin and --project's bpftool/jq, host binaries, are left out)
 #   --no-disk          no virtio disks (by default two are made afresh for
 #                      every boot: XFS on /dev/vda mounted at /mnt/xfs, the
 #                      file-folio tests' filesystem, and ext4 on /dev/vdb at
@@ -49,6 +52,12 @@ mem="${VM_MEM:-2G}"
 tcg_thread="${VM_TCG_THREAD:-multi}"
 case "$tcg_thread" in multi|single) ;; *) die "VM_TCG_THREAD must be multi or single" ;; esac
 accel="${VM_ACCEL:-auto}"
+arch="${ARCH:-x86_64}"
+case "$arch" in
+x86|x86_64) arch=x86_64 ;;
+arm64|aarch64) arch=arm64 accel=tcg ;;	# cross-architecture: TCG only
+*) die "ARCH must be x86_64 or arm64, not '$arch'" ;;
+esac
 case "$accel" in auto|kvm|tcg) ;; *) die "VM_ACCEL must be auto, kvm or tcg, not '$accel'" ;; esac
 timeout="${VM_TIMEOUT:-900}"
 numa=0 shell=0 allow_warn=0 project=0 disk=1
@@ -84,7 +93,11 @@ case "$mem" in *[!0-9MGmgk]*|'') die "--mem must look like 2G or 1536M, not '$me
 [ "$numa" = 1 ] && [ "$cpus" -lt 2 ] && die "--numa needs at least 2 vCPUs"
 [ "$shell" = 1 ] || [ -n "$cmd" ] || { warn "no command given"; usage; }
 
-ensure_packages qemu-system-x86 busybox-static cpio
+if [ "$arch" = arm64 ]; then
+	ensure_packages qemu-system-arm busybox-static cpio
+else
+	ensure_packages qemu-system-x86 busybox-static cpio
+fi
 [ "$disk" = 1 ] && ensure_packages xfsprogs e2fsprogs
 if [ "$project" = 1 ]; then
 	for f in module/batch_unmap.ko build/bin/unmapstat build/bin/lazyfree-bench build/bin/file-bench \
@@ -103,21 +116,45 @@ if [ "$project" = 1 ]; then
 	for t in "$top"/build/vm/tests/t_* "$top"/tests/vm/t_*.sh; do
 		[ -e "$t" ] && files+=("$t")
 	done
-	bins+=(bpftool jq)
+	[ "$arch" = x86_64 ] && bins+=(bpftool jq)
+fi
+if [ "$arch" = arm64 ] && [ "${#bins[@]}" -gt 0 ]; then
+	warn "ARCH=arm64: leaving out the host binaries ${bins[*]} (x86-64)"
+	bins=()
 fi
 if [ -z "$kdir" ]; then
 	kdir="$("$top/kernel/build.sh")"
 fi
-bz="$kdir/arch/x86/boot/bzImage"
-[ -f "$bz" ] || die "no kernel image at $bz"
+if [ "$arch" = arm64 ]; then
+	bz="$kdir/arch/arm64/boot/Image"
+else
+	bz="$kdir/arch/x86/boot/bzImage"
+fi
+[ -f "$bz" ] || die "no kernel image at $bz (ARCH=$arch)"
 
 # --- initramfs --------------------------------------------------------------
 mkdir -p "$out"
 root="$out/root"
 rm -rf "$root"
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,root,etc,vm/bin}
-cp /bin/busybox "$root/bin/busybox"
-for applet in $("$root/bin/busybox" --list-full); do
+if [ "$arch" = arm64 ]; then
+	# Debian's static arm64 busybox, unpacked once into the build dir.
+	bbdir="$top/build/arm64-busybox"
+	if [ ! -x "$bbdir/bin/busybox" ]; then
+		mkdir -p "$bbdir"
+		dpkg --print-foreign-architectures | grep -qx arm64 ||
+			die "ARCH=arm64 needs Debian's arm64 packages: dpkg --add-architecture arm64 && apt-get update"
+		(cd "$bbdir" && apt-get download -q busybox-static:arm64 >/dev/null 2>&1) ||
+			die "cannot download busybox-static:arm64 (apt-get update first?)"
+		dpkg-deb -x "$bbdir"/busybox-static_*_arm64.deb "$bbdir" && rm -f "$bbdir"/*.deb
+	fi
+	cp "$bbdir/bin/busybox" "$root/bin/busybox"
+else
+	cp /bin/busybox "$root/bin/busybox"
+fi
+# The host's busybox names the applets (the same Debian version for both).
+applets="$(/bin/busybox --list-full)"
+for applet in $applets; do
 	[ -e "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
 done
 install -m 0755 "$here/init" "$root/init"
@@ -201,9 +238,18 @@ smp="$cpus"
 # the kernel warn about the topology.
 [ "$numa" = 1 ] && smp="$cpus,sockets=2,cores=$((cpus / 2)),threads=1"
 [ "$numa" = 1 ] && [ $((cpus % 2)) != 0 ] && die "--numa needs an even number of vCPUs"
-qemu=(qemu-system-x86_64 "${qaccel[@]}" -m "$mem" -smp "$smp"
-	-kernel "$bz" -initrd "$out/initramfs.cpio" -no-reboot -nodefaults
-	-append "console=ttyS0,115200 panic=-1 mitigations=off nokaslr")
+if [ "$arch" = arm64 ]; then
+	# One UART on "virt" (the console): the result goes to a virtio console.
+	qemu=(qemu-system-aarch64 -M virt -accel "tcg,thread=$tcg_thread" -cpu max
+		-m "$mem" -smp "$smp" -kernel "$bz" -initrd "$out/initramfs.cpio"
+		-no-reboot -nodefaults -device virtio-serial-pci
+		-chardev "file,id=result,path=$result" -device virtconsole,chardev=result
+		-append "console=ttyAMA0 panic=-1 nokaslr")
+else
+	qemu=(qemu-system-x86_64 "${qaccel[@]}" -m "$mem" -smp "$smp"
+		-kernel "$bz" -initrd "$out/initramfs.cpio" -no-reboot -nodefaults
+		-append "console=ttyS0,115200 panic=-1 mitigations=off nokaslr")
+fi
 if [ "$disk" = 1 ]; then
 	# Fresh filesystems for every boot: no state leaks from run to run.
 	xfs_size="${VM_XFS_SIZE:-1G}" ext4_size="${VM_EXT4_SIZE:-256M}"
@@ -232,12 +278,15 @@ fi
 
 if [ "$shell" = 1 ]; then
 	log "vm: interactive shell (Ctrl-A X quits QEMU); kernel log also in $console"
+	if [ "$arch" = arm64 ]; then
+		exec "${qemu[@]}" -display none -serial mon:stdio
+	fi
 	exec "${qemu[@]}" -display none -serial mon:stdio -serial "file:$result"
 fi
 
 log "vm: booting $(cat "$kdir/.batch_unmap-kernel" 2>/dev/null | cut -d' ' -f1 || echo kernel) with $cpus vCPUs, $mem$([ "$numa" = 1 ] && echo ", 2 NUMA nodes"), $accel_desc, timeout ${timeout}s"
 timeout "$timeout" "${qemu[@]}" -display none -monitor none \
-	-serial "file:$console" -serial "file:$result" &
+	-serial "file:$console" $([ "$arch" = arm64 ] || echo "-serial file:$result") &
 qpid=$!
 tail -n +1 -f --pid="$qpid" "$result" 2>/dev/null | grep --line-buffered -v '^BATCH_UNMAP_VM_EXIT=' &
 tpid=$!
