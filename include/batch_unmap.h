@@ -11,8 +11,8 @@ enum bu_outcome {
 	BU_OUTCOME_DISCARD = 0,		/* PTEs cleared, pages freed */
 	BU_OUTCOME_RESTORE_DIRTY,	/* re-dirtied: PTEs restored, swap-backed */
 	BU_OUTCOME_RESTORE_REFS,	/* extra references: PTEs restored */
-	BU_OUTCOME_UNMAP,		/* file folio: PTEs cleared, rmap and refs
-					 * dropped; reclaim frees or writes it */
+	/* File folio: PTEs cleared, rmap and refs dropped; reclaim decides. */
+	BU_OUTCOME_UNMAP,
 	BU_OUTCOME_MAX,
 };
 

@@ -32,10 +32,6 @@
 #define MAX_ITER	1000
 #define NR_ORDERS	10	/* 0..9: up to PMD order on x86-64 */
 #define CG_DIR		"/sys/fs/cgroup/file-bench"
-#define KPF_COMPOUND_HEAD	15
-#define KPF_COMPOUND_TAIL	16
-#define PM_PRESENT		(1ULL << 63)
-#define PM_PFN_MASK		((1ULL << 55) - 1)
 
 enum reclaim { RECLAIM_PAGEOUT, RECLAIM_MEMCG };
 enum format { FMT_TEXT, FMT_JSON };
@@ -239,19 +235,19 @@ static void folio_orders(const char *p, size_t len, long *pages)
 		uintptr_t va = (uintptr_t)p + i * MM_PAGE;
 		uint64_t pfn;
 
-		if (pread(pm, &ent, 8, (va / MM_PAGE) * 8) != 8 || !(ent & PM_PRESENT))
+		if (pread(pm, &ent, 8, (va / MM_PAGE) * 8) != 8 || !(ent & MM_PM_PRESENT))
 			continue;
-		pfn = ent & PM_PFN_MASK;
+		pfn = ent & MM_PM_PFN_MASK;
 		if (pread(kf, &flags, 8, pfn * 8) != 8)
 			continue;
-		if ((flags >> KPF_COMPOUND_TAIL) & 1)
+		if ((flags >> MM_KPF_COMPOUND_TAIL) & 1)
 			continue;
-		if (!((flags >> KPF_COMPOUND_HEAD) & 1)) {
+		if (!((flags >> MM_KPF_COMPOUND_HEAD) & 1)) {
 			pages[0]++;
 			continue;
 		}
 		nr = pread(kf, tail, sizeof(tail), (pfn + 1) * 8) / 8;
-		for (k = 0; k < nr && ((tail[k] >> KPF_COMPOUND_TAIL) & 1); k++)
+		for (k = 0; k < nr && ((tail[k] >> MM_KPF_COMPOUND_TAIL) & 1); k++)
 			;
 		for (nr = 0; (2 << nr) <= k + 1 && nr < NR_ORDERS - 1; nr++)
 			;
@@ -261,24 +257,6 @@ static void folio_orders(const char *p, size_t len, long *pages)
 		close(pm);
 	if (kf >= 0)
 		close(kf);
-}
-
-/* Pages of [p, p+len) mapped here (pagemap; mincore counts the page cache). */
-static long mapped_pages(const char *p, size_t len)
-{
-	int pm = open("/proc/self/pagemap", O_RDONLY);
-	uint64_t ent;
-	size_t off;
-	long n = 0;
-
-	if (pm < 0)
-		return -1;
-	for (off = 0; off < len; off += MM_PAGE)
-		if (pread(pm, &ent, 8, ((uintptr_t)(p + off) / MM_PAGE) * 8) == 8 &&
-		    (ent & PM_PRESENT))
-			n++;
-	close(pm);
-	return n;
 }
 
 /* One iteration on the file @fd; -1 on a syscall failure, reported. */
@@ -310,7 +288,7 @@ static int run_once(const struct opts *o, int fd, struct iter *it)
 	}
 	for (off = 0; off < len; off += MM_PAGE)
 		(void)*(volatile char *)(p + off);
-	it->mapped_before = mapped_pages(p, len);
+	it->mapped_before = mm_mapped_pages(p, len);
 	folio_orders(p, len, it->folio_pages);
 
 	t0 = now_ns();
@@ -329,7 +307,7 @@ static int run_once(const struct opts *o, int fd, struct iter *it)
 		munmap(p, len);
 		return -1;
 	}
-	it->mapped_after = mapped_pages(p, len);
+	it->mapped_after = mm_mapped_pages(p, len);
 	/* One byte in every 7th page, read back through the mapping. */
 	it->data_ok = true;
 	for (off = 0; off < len; off += 7 * MM_PAGE + 64)

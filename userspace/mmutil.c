@@ -197,10 +197,22 @@ long mm_resident_pages(void *p, size_t len)
 	return res;
 }
 
-#define KPF_COMPOUND_HEAD	15
-#define KPF_COMPOUND_TAIL	16
-#define PM_PRESENT		(1ULL << 63)
-#define PM_PFN_MASK		((1ULL << 55) - 1)
+long mm_mapped_pages(const void *p, size_t len)
+{
+	int pm = open("/proc/self/pagemap", O_RDONLY);
+	uint64_t ent;
+	size_t off;
+	long n = 0;
+
+	if (pm < 0)
+		return -1;
+	for (off = 0; off < len; off += MM_PAGE)
+		if (pread(pm, &ent, 8, (((uintptr_t)p + off) / MM_PAGE) * 8) == 8 &&
+		    (ent & MM_PM_PRESENT))
+			n++;
+	close(pm);
+	return n;
+}
 
 long mm_count_folios(void *p, size_t len, unsigned long folio_kb)
 {
@@ -222,17 +234,17 @@ long mm_count_folios(void *p, size_t len, unsigned long folio_kb)
 			bool is_head, is_tail;
 
 			if (pread(pm, &ent, 8, (va / MM_PAGE) * 8) != 8 ||
-			    !(ent & PM_PRESENT)) {
+			    !(ent & MM_PM_PRESENT)) {
 				good = false;
 				break;
 			}
-			pfn = ent & PM_PFN_MASK;
+			pfn = ent & MM_PM_PFN_MASK;
 			if (pread(kf, &flags, 8, pfn * 8) != 8) {
 				good = false;
 				break;
 			}
-			is_head = (flags >> KPF_COMPOUND_HEAD) & 1;
-			is_tail = (flags >> KPF_COMPOUND_TAIL) & 1;
+			is_head = (flags >> MM_KPF_COMPOUND_HEAD) & 1;
+			is_tail = (flags >> MM_KPF_COMPOUND_TAIL) & 1;
 			if (per == 1)
 				good = !is_head && !is_tail;
 			else if (j == 0)
@@ -248,10 +260,10 @@ long mm_count_folios(void *p, size_t len, unsigned long folio_kb)
 			uint64_t ent, flags;
 
 			if (pread(pm, &ent, 8, (va / MM_PAGE) * 8) == 8 &&
-			    (ent & PM_PRESENT) &&
-			    pread(kf, &flags, 8, (ent & PM_PFN_MASK) * 8) == 8 &&
-			    ((flags >> KPF_COMPOUND_TAIL) & 1) &&
-			    (ent & PM_PFN_MASK) == head + per)
+			    (ent & MM_PM_PRESENT) &&
+			    pread(kf, &flags, 8, (ent & MM_PM_PFN_MASK) * 8) == 8 &&
+			    ((flags >> MM_KPF_COMPOUND_TAIL) & 1) &&
+			    (ent & MM_PM_PFN_MASK) == head + per)
 				good = false;
 		}
 		found += good;

@@ -51,6 +51,17 @@ char *mm_map_aligned(size_t len, size_t align);
 /* Pages of [p, p+len) mapped (mincore), or -1. */
 long mm_resident_pages(void *p, size_t len);
 /*
+ * Pages of [p, p+len) mapped in this process (pagemap), or -1; unlike
+ * mincore(), a file's pages in the page cache but unmapped do not count.
+ */
+long mm_mapped_pages(const void *p, size_t len);
+
+/* /proc/self/pagemap and /proc/kpageflags bits. */
+#define MM_PM_PRESENT		(1ULL << 63)
+#define MM_PM_PFN_MASK		((1ULL << 55) - 1)
+#define MM_KPF_COMPOUND_HEAD	15
+#define MM_KPF_COMPOUND_TAIL	16
+/*
  * Number of naturally aligned folios of exactly @folio_kb backing
  * [p, p+len) (4 = small pages), or -1 if pagemap/kpageflags are unreadable.
  */

@@ -132,25 +132,6 @@ static long map_bad_offset(const char *p, size_t len, unsigned int (*expect)(siz
 	return -1;
 }
 
-/* Pages of [p, p+len) mapped in this process (pagemap; mincore would
- * count the page cache). */
-static long mapped_pages(const char *p, size_t len)
-{
-	int pm = open("/proc/self/pagemap", O_RDONLY);
-	uint64_t ent;
-	long n = 0;
-	size_t off;
-
-	if (pm < 0)
-		return -1;
-	for (off = 0; off < len; off += PAGE)
-		if (pread(pm, &ent, 8, ((uintptr_t)(p + off) / PAGE) * 8) == 8 &&
-		    (ent >> 63))
-			n++;
-	close(pm);
-	return n;
-}
-
 /* Read every page of [p, p+len): maps the pages (read faults). */
 static unsigned long touch_read(const char *p, size_t len)
 {
@@ -251,7 +232,7 @@ static bool shared_write(const char *dir, bool expect_large)
 	else
 		CHECK(&ok, large_pages(path, p, FSIZE) == 0, "large folios on %s", dir);
 	CHECK(&ok, pageout(p, FSIZE), "MADV_PAGEOUT: %s", strerror(errno));
-	vt_diag("mapped after MADV_PAGEOUT: %ld of %zu pages", mapped_pages(p, FSIZE),
+	vt_diag("mapped after MADV_PAGEOUT: %ld of %zu pages", mm_mapped_pages(p, FSIZE),
 		FSIZE / PAGE);
 	/* Round 2: written back (PTEs cleaned), then rewritten in part. */
 	CHECK(&ok, msync(p, FSIZE, MS_SYNC) == 0, "msync: %s", strerror(errno));
@@ -531,10 +512,10 @@ static bool mlock_half(void)
 	memcg_reclaim();
 	/* MADV_PAGEOUT refuses mlocked VMAs: only the other half. */
 	CHECK(&ok, pageout(p + half, half), "MADV_PAGEOUT: %s", strerror(errno));
-	res = mapped_pages(p, half);
+	res = mm_mapped_pages(p, half);
 	CHECK(&ok, res == (long)(half / PAGE), "mlocked half: %ld of %zu pages mapped",
 	      res, half / PAGE);
-	res = mapped_pages(p + half, half);
+	res = mm_mapped_pages(p + half, half);
 	CHECK(&ok, res < (long)(half / PAGE), "the other half stayed mapped (%ld pages)", res);
 	CHECK(&ok, (bad = map_bad_offset(p, FSIZE, seed_2)) < 0, "mapping: +%ld", bad);
 	counters_check(&ok, false);

@@ -148,6 +148,31 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# A benchmark's exit status: 3 means the run finished but a check failed
+# (folio size, memory left resident, data): its JSON says which and the
+# report flags it; anything else but 0 ends the benchmark.
+bench_status() {	# bench_status <tool> <exit status>
+	[ "$2" = 0 ] && return 0
+	sed 's/^/# /' "$DUMP_ERR"
+	[ "$2" = 3 ] && return 0
+	echo "# $1 failed (exit $2)"
+	exit 1
+}
+
+# The modes of round <r> in order: reversed every other round, so that
+# drift favours no side.
+round_order() {	# round_order <r> <modes...>
+	r_="$1"
+	shift
+	if [ $((r_ % 2)) = 1 ]; then
+		echo "$*"
+	else
+		o_=""
+		for m_ in "$@"; do o_="$m_ $o_"; done
+		echo "$o_"
+	fi
+}
+
 run() {	# run <phase> <size> <round> <mode> <touch>
 	phase="$1" size="$2" mode="$4"
 	folio="${size%-pte}"
@@ -163,13 +188,7 @@ run() {	# run <phase> <size> <round> <mode> <touch>
 	rc=0
 	b="$(taskset -c "$BENCH_CPU" lazyfree-bench -f "$folio" $extra -s "$REGION" -n "$ITER" \
 		-w 1 -C "$BENCH_CPU" -t "$5" $args -j -l "$mode" 2>"$DUMP_ERR")" || rc=$?
-	# 3: the run finished but a check failed (folio size, memory left
-	# resident): its JSON says which and the report flags the size.
-	if [ "$rc" = 3 ]; then
-		sed 's/^/# /' "$DUMP_ERR"
-	elif [ "$rc" != 0 ]; then
-		sed 's/^/# /' "$DUMP_ERR"; echo "# lazyfree-bench failed (exit $rc)"; exit 1
-	fi
+	bench_status lazyfree-bench "$rc"
 	u1=null
 	[ "$phase" = counted ] && u1="$(counters)"
 	s1="$(mstats)" v1="$(vmstats)"
@@ -199,11 +218,7 @@ run_file() {	# run_file <phase> <pageout|memcg> <round> <mode>
 	rc=0
 	b="$(file-bench -s "$FILE_SIZE" -d "$FILE_DIR" -r "$2" -n "$ITER" -w 1 \
 		-C "$BENCH_CPU" -j -l "$4" 2>"$DUMP_ERR")" || rc=$?
-	if [ "$rc" = 3 ]; then
-		sed 's/^/# /' "$DUMP_ERR"
-	elif [ "$rc" != 0 ]; then
-		sed 's/^/# /' "$DUMP_ERR"; echo "# file-bench failed (exit $rc)"; exit 1
-	fi
+	bench_status file-bench "$rc"
 	u1=null
 	[ "$1" = counted ] && u1="$(counters)"
 	s1="$(mstats)" v1="$(vmstats)"
@@ -216,13 +231,7 @@ file_phase() {	# file_phase timed|counted <rounds>
 		modes="$(file_modes "$rec")"
 		r=1
 		while [ $r -le "$2" ]; do
-			if [ $((r % 2)) = 1 ]; then
-				order="$modes"
-			else
-				order=""
-				for m in $modes; do order="$m $order"; done
-			fi
-			for m in $order; do
+			for m in $(round_order $r $modes); do
 				run_file "$1" "$rec" $r "$m"
 			done
 			r=$((r + 1))
@@ -240,14 +249,7 @@ phase() {	# phase timed|counted <rounds>
 			[ "$1" = counted ] && modes="$(echo "$modes" | sed 's/ zap$//')"
 			r=1
 			while [ $r -le "$2" ]; do
-				# Alternate the order so that drift favours no side.
-				if [ $((r % 2)) = 1 ]; then
-					order="$modes"
-				else
-					order=""
-					for m in $modes; do order="$m $order"; done
-				fi
-				for m in $order; do
+				for m in $(round_order $r $modes); do
 					run "$1" "$size" $r "$m" "$touch"
 				done
 				r=$((r + 1))
