@@ -5,7 +5,39 @@
 
 SHELL := /bin/bash
 TOP := $(CURDIR)
+
+# ARCH=arm64: everything cross-built for the arm64 guest (kernel, module,
+# tools, VM tests) into build/arm64/; x86_64 (the default) builds natively.
+ARCH ?= x86_64
+ifneq ($(filter x86 x86_64,$(ARCH)),)
+override ARCH := x86_64
 BUILD := $(TOP)/build
+CC := gcc
+KARCH := x86
+else ifneq ($(filter arm64 aarch64,$(ARCH)),)
+override ARCH := arm64
+BUILD := $(TOP)/build/arm64
+CROSS_COMPILE := aarch64-linux-gnu-
+CC := $(CROSS_COMPILE)gcc
+KARCH := arm64
+# Debian's arm64 libbpf, libelf and zlib (static) and bpftool/jq for the
+# guest, unpacked from their .debs into the kernel cache
+# (tests/harness/arm64-sysroot.sh).
+SYSROOT := $(shell tests/harness/arm64-sysroot.sh --dir)
+else
+$(error ARCH must be x86_64 or arm64, not '$(ARCH)')
+endif
+export ARCH
+KMAKE_ARCH := ARCH=$(KARCH) $(if $(CROSS_COMPILE),CROSS_COMPILE=$(CROSS_COMPILE))
+# Where the static libraries of the tools come from: the host's for x86_64,
+# the unpacked arm64 packages for arm64.
+ifeq ($(ARCH),arm64)
+SYSROOT_DEP := $(SYSROOT)/.complete
+LIB_FLAGS := -I$(SYSROOT)/usr/include -L$(SYSROOT)/usr/lib/aarch64-linux-gnu
+else
+SYSROOT_DEP :=
+LIB_FLAGS :=
+endif
 V ?= 0
 ifeq ($(V),1)
 Q :=
@@ -36,7 +68,7 @@ export NATIVE
 ifeq ($(REF),1)
 export KERNEL_FLAVOR := ref
 endif
-CC := gcc
+HOSTCC := gcc
 CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Werror
 VM_CFLAGS := $(CFLAGS) $(WARN) -D_GNU_SOURCE -static -pthread -I$(TOP)/include -I$(TOP)/tests/vm
@@ -55,7 +87,12 @@ $(error usage: make vm-run CMD='command' [FILES='a.out x.sh'] (make vm-shell for
 endif
 endif
 
+ifeq ($(ARCH),arm64)
+# The host tests do not depend on the guest's architecture: make check runs them.
+all: module userspace tests
+else
 all: module userspace tests host-tests
+endif
 
 help:
 	@echo "Build"
@@ -93,7 +130,11 @@ help:
 	@echo "  make clean        build outputs in the clone (the kernel cache stays)"
 	@echo "  make distclean    clean, and every generated file in the clone, even without a kernel"
 	@echo "  make cache-clean  remove the kernel cache (\$$BATCH_UNMAP_CACHE, else ~/.cache/batch_unmap)"
+	@echo "arm64 (docs/arm64.md): ARCH=arm64 with make, check, bench, vm-run, vm-shell: a cross-built"
+	@echo "                    arm64 guest (qemu-system-aarch64 -M virt -cpu max, TCG), module, tools and"
+	@echo "                    tests in build/arm64/; make check ARCH=arm64 runs the VM suite only"
 	@echo "Variables"
+	@echo "  ARCH=x86_64|arm64 (default x86_64);"
 	@echo "  V=1 verbose; KDIR=<kernel build dir>; NATIVE=1 (the running kernel); REF=1; KVER;"
 	@echo "  PREFIX (/usr/local), DESTDIR; CMD, FILES (vm-run, vm-shell); VM_TESTS_ONLY;"
 	@echo "  VM_CPUS, VM_MEM, VM_TIMEOUT, VM_ACCEL=auto|kvm|tcg, VM_TCG_THREAD=multi|single,"
@@ -119,6 +160,12 @@ $(KDIR_FILE): FORCE
 
 # Userspace build dependencies (Debian packages), checked once per build dir.
 USERSPACE_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev gcc make jq gnuplot-nox
+ifeq ($(ARCH),arm64)
+USERSPACE_PKGS += gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-system-arm
+
+$(SYSROOT)/.complete: tests/harness/arm64-sysroot.sh | $(BUILD)/.deps-userspace
+	$(Q)tests/harness/arm64-sysroot.sh >/dev/null
+endif
 $(BUILD)/.deps-userspace: tests/harness/ensure-packages.sh
 	$(Q)mkdir -p $(BUILD)
 	$(Q)tests/harness/ensure-packages.sh $(USERSPACE_PKGS)
@@ -126,7 +173,7 @@ $(BUILD)/.deps-userspace: tests/harness/ensure-packages.sh
 
 # --- unmapstat: vmlinux.h -> .bpf.o -> .skel.h -> binary ---------------------
 US_OUT := $(BUILD)/unmapstat
-BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -I$(US_OUT) -I$(TOP)/include
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(KARCH) -I$(US_OUT) -I$(TOP)/include
 # cli.c: the command-line conventions both tools share.
 CLI_SRCS := userspace/cli.c
 CLI_HDRS := userspace/cli.h include/bu_version.h
@@ -142,7 +189,7 @@ $(BTF_FILE): FORCE
 	$(Q)mkdir -p $(BUILD)
 	$(Q)if [ -n "$(KDIR)" ]; then k="$(KDIR)"; else k="$$(kernel/build.sh --dir 2>/dev/null)"; fi; \
 	if [ -n "$$k" ] && [ -f "$$k/vmlinux" ]; then echo "$$k/vmlinux"; \
-	elif [ -r /sys/kernel/btf/vmlinux ]; then echo /sys/kernel/btf/vmlinux; \
+	elif [ "$(ARCH)" = x86_64 ] && [ -r /sys/kernel/btf/vmlinux ]; then echo /sys/kernel/btf/vmlinux; \
 	else kd="$$(kernel/build.sh)" && echo "$$kd/vmlinux"; fi >$@.tmp || { rm -f $@.tmp; exit 1; }
 	$(Q)if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
 
@@ -161,21 +208,21 @@ $(US_OUT)/unmapstat.skel.h: $(US_OUT)/unmapstat.bpf.o
 	$(Q)bpftool gen skeleton $< name unmapstat_bpf >$@.tmp && mv $@.tmp $@
 
 # Static, so that the binary runs in the VM's busybox initramfs as is.
-$(BUILD)/bin/unmapstat: $(US_SRCS) $(US_HDRS) $(US_OUT)/unmapstat.skel.h
+$(BUILD)/bin/unmapstat: $(US_SRCS) $(US_HDRS) $(US_OUT)/unmapstat.skel.h $(SYSROOT_DEP)
 	@echo "  CC      $@"
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(WARN) -static -I$(US_OUT) -I$(TOP)/include -I$(TOP)/userspace \
-		-o $@ $(US_SRCS) -lbpf -lelf -lz
+		$(LIB_FLAGS) -o $@ $(US_SRCS) -lbpf -lelf -lz
 
 $(BUILD)/bin/lazyfree-bench: userspace/lazyfree-bench.c userspace/mmutil.c userspace/mmutil.h \
-		$(CLI_SRCS) $(CLI_HDRS)
+		$(CLI_SRCS) $(CLI_HDRS) | $(SYSROOT_DEP)
 	@echo "  CC      $@"
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -static -pthread -I$(TOP)/include \
 		-I$(TOP)/userspace -o $@ userspace/lazyfree-bench.c userspace/mmutil.c $(CLI_SRCS)
 
 $(BUILD)/bin/file-bench: userspace/file-bench.c userspace/mmutil.c userspace/mmutil.h \
-		$(CLI_SRCS) $(CLI_HDRS)
+		$(CLI_SRCS) $(CLI_HDRS) | $(SYSROOT_DEP)
 	@echo "  CC      $@"
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -static -I$(TOP)/include \
@@ -190,11 +237,11 @@ $(BUILD)/.deps-jemalloc: tests/harness/ensure-packages.sh
 	$(Q)touch $@
 
 JB_SRCS := userspace/jemalloc-bench.c userspace/mmutil.c $(CLI_SRCS)
-$(BUILD)/bin/jemalloc-bench: $(JB_SRCS) userspace/mmutil.h $(CLI_HDRS) | $(BUILD)/.deps-jemalloc
+$(BUILD)/bin/jemalloc-bench: $(JB_SRCS) userspace/mmutil.h $(CLI_HDRS) $(SYSROOT_DEP) | $(BUILD)/.deps-jemalloc
 	@echo "  CC      $@"
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -static -pthread -I$(TOP)/include \
-		-I$(TOP)/userspace -o $@ $(JB_SRCS) -Wl,-u,mallctl -ljemalloc -lm
+		-I$(TOP)/userspace $(LIB_FLAGS) -o $@ $(JB_SRCS) -Wl,-u,mallctl -ljemalloc -lm
 
 userspace: $(BUILD)/bin/unmapstat $(BUILD)/bin/lazyfree-bench $(BUILD)/bin/file-bench \
 	$(BUILD)/bin/jemalloc-bench
@@ -204,7 +251,7 @@ $(BUILD)/host/test_unmapstat_fmt: tests/host/test_unmapstat_fmt.c userspace/unma
 		$(CLI_SRCS) $(US_HDRS)
 	@echo "  CC      $@"
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS) $(WARN) -fsanitize=address,undefined -I$(TOP)/include -I$(TOP)/userspace \
+	$(Q)$(HOSTCC) $(CFLAGS) $(WARN) -fsanitize=address,undefined -I$(TOP)/include -I$(TOP)/userspace \
 		-o $@ $< userspace/unmapstat_fmt.c $(CLI_SRCS)
 
 # jemalloc-bench's workload with glibc's malloc under ASan and UBSan (its
@@ -212,7 +259,7 @@ $(BUILD)/host/test_unmapstat_fmt: tests/host/test_unmapstat_fmt.c userspace/unma
 $(BUILD)/host/jemalloc-bench-asan: $(JB_SRCS) userspace/mmutil.h $(CLI_HDRS)
 	@echo "  CC      $@"
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -pthread -fsanitize=address,undefined \
+	$(Q)$(HOSTCC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -pthread -fsanitize=address,undefined \
 		-I$(TOP)/include -I$(TOP)/userspace -o $@ $(JB_SRCS) -lm
 
 host-tests: $(BUILD)/host/test_unmapstat_fmt $(BUILD)/host/jemalloc-bench-asan \
@@ -224,10 +271,11 @@ kernel: $(KDIR_FILE)
 module: $(KDIR_FILE)
 	@echo "  MODULE  module/batch_unmap.ko"
 	$(Q)# Objects built against another kernel tree must not be reused.
-	$(Q)if ! cmp -s $(KDIR_FILE) $(BUILD)/.kdir-module; then \
-		$(MAKE) -C "$$(cat $(KDIR_FILE))" M=$(TOP) clean >/dev/null; \
-		cp $(KDIR_FILE) $(BUILD)/.kdir-module; fi
-	$(Q)$(MAKE) -C "$$(cat $(KDIR_FILE))" M=$(TOP) W=1 $(if $(filter 1,$(V)),V=1) modules \
+	$(Q)# (One stamp for both architectures: module/ is shared.)
+	$(Q)if ! cmp -s $(KDIR_FILE) $(TOP)/build/.kdir-module; then \
+		$(MAKE) -C "$$(cat $(KDIR_FILE))" $(KMAKE_ARCH) M=$(TOP) clean >/dev/null; \
+		cp $(KDIR_FILE) $(TOP)/build/.kdir-module; fi
+	$(Q)$(MAKE) -C "$$(cat $(KDIR_FILE))" $(KMAKE_ARCH) M=$(TOP) W=1 $(if $(filter 1,$(V)),V=1) modules \
 		$(if $(filter 1,$(V)),,>$(BUILD)/module.log 2>&1) || \
 		{ cat $(BUILD)/module.log 2>/dev/null; exit 1; }
 	$(Q)! grep -E 'warning:' $(BUILD)/module.log 2>/dev/null || \
@@ -235,7 +283,8 @@ module: $(KDIR_FILE)
 
 tests: $(VM_TESTS)
 
-$(BUILD)/vm/tests/%: tests/vm/%.c tests/vm/vmtest.h include/batch_unmap.h userspace/mmutil.c userspace/mmutil.h
+$(BUILD)/vm/tests/%: tests/vm/%.c tests/vm/vmtest.h include/batch_unmap.h userspace/mmutil.c userspace/mmutil.h \
+		| $(SYSROOT_DEP)
 	@echo "  CC      $@"
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(VM_CFLAGS) -I$(TOP)/userspace -o $@ $< userspace/mmutil.c
@@ -246,8 +295,10 @@ vm-guard:
 	$(Q)[ -z "$(KDIR)" ] || { echo "error: $(MAKECMDGOALS) runs the test VM, whose kernel is" \
 		"kernel/build.sh's: drop KDIR=/NATIVE=1 (NATIVE=1 is for make bench)" >&2; exit 1; }
 
+# ARCH=arm64: the VM suite on the arm64 guest; the host tests, which do not
+# depend on the guest's architecture, are make check's (x86_64).
 check: vm-guard all
-	$(Q)tests/run.sh
+	$(Q)tests/run.sh $(if $(filter arm64,$(ARCH)),--vm-only)
 
 # The same suite on the debug kernel (DEBUG_VM, PAGE_TABLE_CHECK_ENFORCED,
 # PROVE_LOCKING): kernel/debug.config on top of guest.config, cached apart.
@@ -332,7 +383,7 @@ checkpatch: $(KDIR_FILE)
 
 clean:
 	$(Q)if [ -f $(KDIR_FILE) ] && [ -d "$$(cat $(KDIR_FILE))" ]; then \
-		$(MAKE) -C "$$(cat $(KDIR_FILE))" M=$(TOP) clean >/dev/null; fi
+		$(MAKE) -C "$$(cat $(KDIR_FILE))" $(KMAKE_ARCH) M=$(TOP) clean >/dev/null; fi
 	$(Q)rm -rf $(BUILD)
 
 # Everything kbuild generates in the clone, without needing a kernel tree.

@@ -48,6 +48,19 @@ struct us_flushes {
 	__u64 tlb_pages[US_TLB_REASONS];  /* their pages (TLB_FLUSH_ALL not summed) */
 };
 
+/*
+ * What unmapstat counts where the TLB maintenance itself is inline (arm64:
+ * no flush_tlb_mm_range(), no out-of-line arch_tlbbatch_flush()): the
+ * requests that queue a deferred flush, the TLB invalidations those cost
+ * there (an estimate), and contpte unfolds.  Split like struct us_flushes.
+ */
+struct us_flushes_ext {
+	__u64 queued;		/* set_tlb_ubc_flush_pending() calls */
+	__u64 queued_pages;	/* pages those calls asked to flush */
+	__u64 queued_tlbi_est;	/* TLBI ops arm64 6.12 issues for them (estimate) */
+	__u64 contpte_unfolds;	/* __contpte_try_unfold(): contiguous blocks unfolded */
+};
+
 /* batch_unmap:batch events of one enum bu_kind. */
 struct us_batch_kind {
 	__u64 batches;		/* events */
@@ -84,6 +97,40 @@ struct us_counters {
 	__u64 unmaps[US_KINDS][US_ORDERS];
 	struct us_batch_kind batch_kinds[US_BU_KINDS];	/* batch_unmap:batch by kind */
 	struct us_ref_kind referenced[US_BU_KINDS];	/* batch_unmap:referenced by kind */
+	struct us_flushes_ext reclaim_ext;	/* inside reclaim, as .reclaim */
+	struct us_flushes_ext other_ext;	/* elsewhere, as .other */
+};
+
+/*
+ * The counters a kernel may be unable to provide: the architecture has
+ * nothing to attach them to (x86 has no contpte, arm64 no
+ * flush_tlb_mm_range()), or the attach failed.  Each is printed as a
+ * number, or as n/a (text) / null (JSON) with the reason.
+ */
+enum us_field {
+	US_F_RECLAIM_CALLS = 0,	/* reclaim_calls */
+	US_F_SPLITS,		/* split_partial, split_other */
+	US_F_UNMAPS,		/* unmaps */
+	US_F_MM_RANGE,		/* single, range, range_pages, full */
+	US_F_DEFERRED,		/* deferred */
+	US_F_PTEP_CLEAR_FLUSH,	/* ptep_clear_flush */
+	US_F_TLB_EVENTS,	/* tlb_events, tlb_pages */
+	US_F_QUEUED,		/* queued */
+	US_F_QUEUED_PAGES,	/* queued_pages */
+	US_F_QUEUED_TLBI,	/* queued_tlbi_est */
+	US_F_CONTPTE,		/* contpte_unfolds */
+	US_FIELDS,
+};
+
+#define US_NA_LEN	160
+
+/*
+ * The value of the single entry of the "na" map: why each enum us_field
+ * is not available on this kernel, or "" if it is.  Written by the loader
+ * (unmapstat --pin pins it next to the counters, for --dump).
+ */
+struct us_na {
+	char why[US_FIELDS][US_NA_LEN];
 };
 
 /* Names of the tlb:tlb_flush reasons (enum tlb_flush_reason). */

@@ -53,7 +53,7 @@ arm64|aarch64)
 	arch=arm64 karch=arm64 image=arch/arm64/boot/Image target=Image
 	cross=aarch64-linux-gnu-
 	# guest.config's x86-only options; the rest applies to arm64 too.
-	x86_only='^CONFIG_(X86_[A-Z0-9_]*|HYPERVISOR_GUEST|PARAVIRT|SERIAL_8250[A-Z_]*|ACPI|NUMA|NUMA_BALANCING|UNWINDER_ORC|KERNEL_GZIP|CPU_MITIGATIONS|MEMORY_HOTPLUG|MEMORY_HOTREMOVE|SPARSEMEM_VMEMMAP|ZONE_DEVICE|DEVICE_PRIVATE|RUNTIME_TESTING_MENU|TEST_HMM|MEM_SOFT_DIRTY)='
+	x86_only='^CONFIG_(X86_[A-Z0-9_]*|HYPERVISOR_GUEST|PARAVIRT|SERIAL_8250[A-Z_]*|ACPI|NUMA|NUMA_BALANCING|UNWINDER_ORC|KERNEL_GZIP|CPU_MITIGATIONS|MEM_SOFT_DIRTY)='
 	arm_frag="$(mktemp)"
 	trap 'rm -f "$arm_frag"' EXIT
 	grep -Ev "$x86_only" "$here/guest.config" >"$arm_frag"

@@ -57,6 +57,9 @@ enum bu_stat {
 	BU_STAT_REF_YOUNG,		/* runs with a young PTE */
 	BU_STAT_REF_FILE,		/* runs of file folios (in ref_batches) */
 	BU_STAT_REF_DECLINES,		/* referenced hook calls declined */
+	BU_STAT_KP_TLB_PENDING,		/* deferred flushes queued (arm64) */
+	BU_STAT_KP_TLB_PENDING_PAGES,	/* the pages they cover */
+	BU_STAT_KP_CONTPTE_UNFOLD,	/* contiguous blocks unfolded (arm64) */
 	BU_STAT_NR,
 };
 

@@ -9,8 +9,8 @@
  *  - a batch never leaves the current page table, the VMA or the folio, and
  *    its size is computed afresh for every PTE the walk visits;
  *  - all PTEs of a batch are present, map consecutive pages and are equal in
- *    every bit except the PFN and the dirty/young bits, so write, soft-dirty,
- *    uffd-wp and PROT_NONE never mix within a batch.
+ *    every bit except the PFN, the dirty/young bits and arm64's contiguous
+ *    bit, so write, soft-dirty, uffd-wp and PROT_NONE never mix in a batch.
  *
  * Inline: they run for every folio reclaim unmaps, where a call is a cost
  * the in-kernel code does not pay.  The KUnit suite tests them as they are.
@@ -119,10 +119,19 @@ static inline unsigned int bu_batch_limit(struct folio *folio,
 	return bu_limit(addr, vma->vm_end, folio_nr_pages(folio) - idx);
 }
 
-/* A PTE with the bits that may differ within a batch cleared. */
+/*
+ * A PTE with the bits that may differ within a batch cleared: dirty, young
+ * and, on arm64, the contiguous bit.  Folded or not, a contpte block maps
+ * the same pages: the batch helpers unfold only partial blocks at its ends
+ * and set_ptes() folds again on restore.
+ */
 static inline pte_t bu_pte_norm(pte_t pte)
 {
-	return pte_mkold(pte_mkclean(pte));
+	pte = pte_mkold(pte_mkclean(pte));
+#ifdef CONFIG_ARM64
+	pte = pte_mknoncont(pte);
+#endif
+	return pte;
 }
 
 /**
@@ -132,7 +141,8 @@ static inline pte_t bu_pte_norm(pte_t pte)
  * @max: cap from bu_batch_limit()
  *
  * Return: 1..@max: the number of consecutive PTEs that map consecutive PFNs
- * and equal @first in every bit but PFN, dirty and young.
+ * and equal @first in every bit but PFN, dirty, young (and arm64's contiguous
+ * bit).
  */
 static inline unsigned int bu_pte_batch(pte_t *ptep, pte_t first,
 					unsigned int max)
@@ -162,7 +172,8 @@ static inline unsigned int bu_pte_batch(pte_t *ptep, pte_t first,
  * bu_flush_step - pages per range flush when a batch is flushed now
  * @nr: PTEs in the batch
  * @ceiling: the architecture's single-page flush ceiling: a range flush of
- *	more pages flushes the whole TLB (x86: tlb_single_page_flush_ceiling)
+ *	more pages flushes the whole TLB (x86: tlb_single_page_flush_ceiling;
+ *	arm64: MAX_DVM_OPS - 1 pages, the whole ASID above)
  *
  * The stock path flushes page by page.  One range flush per batch replaces
  * @nr flushes (and, with other CPUs in the mm, @nr IPIs) by one, but above

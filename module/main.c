@@ -156,15 +156,44 @@ static const struct kernel_param_ops kprobes_ops = {
 module_param_cb(kprobes, &kprobes_ops, &kprobes, 0644);
 MODULE_PARM_DESC(kprobes, "Count the stock unmap path with kprobes (default: 0)");
 
-/* A range flush of more pages than this flushes the whole TLB. */
+/*
+ * A range flush of more pages than this flushes the whole TLB (x86) or the
+ * whole ASID (arm64: its per-page TLBIs stop at MAX_DVM_OPS, unless the CPU
+ * has range TLBIs, FEAT_TLBIRANGE, which reach MAX_TLBI_RANGE_PAGES).
+ */
 static unsigned long bu_flush_ceiling(void)
 {
-#ifdef CONFIG_X86
+#if defined(CONFIG_X86)
 	return tlb_flush_ceiling();
+#elif defined(CONFIG_ARM64)
+	return system_supports_tlb_range() ? MAX_TLBI_RANGE_PAGES : MAX_DVM_OPS - 1;
 #else
 	return ULONG_MAX;
 #endif
 }
+
+/* flush_ceiling: what flush=auto sizes its chunks by, on this machine. */
+static int flush_ceiling_set(const char *val, const struct kernel_param *kp)
+{
+	pr_err("flush_ceiling is read-only: %s\n", IS_ENABLED(CONFIG_X86) ?
+	       "it is x86's tlb_single_page_flush_ceiling, in debugfs" :
+	       "it is the architecture's");
+	return -EPERM;
+}
+
+static int flush_ceiling_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%lu\n", bu_flush_ceiling());
+}
+
+static const struct kernel_param_ops flush_ceiling_ops = {
+	.set = flush_ceiling_set,
+	.get = flush_ceiling_get,
+};
+
+module_param_cb(flush_ceiling, &flush_ceiling_ops, NULL, 0444);
+MODULE_PARM_DESC(flush_ceiling,
+		 "Read-only: pages above which a range flush becomes a full one here (x86: tlb_single_page_flush_ceiling; arm64: MAX_DVM_OPS - 1, or MAX_TLBI_RANGE_PAGES with range TLBIs)");
 
 /* Flush the TLB for @nr cleared PTEs from @start now, as the policy says. */
 static void bu_flush_now(struct vm_area_struct *vma, unsigned long start,
@@ -536,6 +565,23 @@ decline:
 }
 
 /*
+ * How many of the @left PTEs from @ptep (mapping @addr on) one
+ * ptep_test_and_clear_young() tests and clears: on arm64, a whole
+ * contiguous block when @ptep starts one (contpte_ptep_test_and_clear_young()
+ * covers the block: the batch never needs to visit its other entries).
+ */
+static inline unsigned int bu_young_span(pte_t *ptep, unsigned long addr,
+					 unsigned int left)
+{
+#ifdef CONFIG_ARM64
+	if (left >= CONT_PTES && IS_ALIGNED(addr, CONT_PTE_SIZE) &&
+	    pte_valid_cont(__ptep_get(ptep)))
+		return CONT_PTES;
+#endif
+	return 1;
+}
+
+/*
  * The referenced hook: one step of folio_referenced_one()'s walk, under the
  * PTL, for lazyfree and page-cache large folios (file= does not apply).
  * Tests and clears the young bits of the run of uniform PTEs from the
@@ -573,7 +619,8 @@ static int bu_referenced(struct ttu_hook_args *args)
 	 * accessed bit needs no flush (a stale TLB entry only delays the next
 	 * time it is set); elsewhere flush the run once if any was young.
 	 */
-	for (i = 0; i < nr; i++)
+	for (i = 0; i < nr; i += bu_young_span(pvmw->pte + i,
+					       addr + i * PAGE_SIZE, nr - i))
 		young |= ptep_test_and_clear_young(vma, addr + i * PAGE_SIZE,
 						   pvmw->pte + i);
 #ifndef CONFIG_X86

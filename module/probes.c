@@ -58,6 +58,31 @@ static int kp_arch_tlbbatch_flush(struct kprobe *p, struct pt_regs *regs)
 }
 
 /* deferred_split_folio(folio, partially_mapped) */
+/*
+ * set_tlb_ubc_flush_pending(mm, pteval, start, end): a deferred flush
+ * queued on reclaim's TLB batch, one page per call on the stock path.  On
+ * arm64 each queued page is one TLBI (the whole range is one range TLBI
+ * with FEAT_TLBIRANGE).  Where the compiler inlined or cloned it (x86), the
+ * probe does not register and debugfs says so.
+ */
+static int kp_set_tlb_ubc_flush_pending(struct kprobe *p, struct pt_regs *regs)
+{
+	unsigned long start = regs_get_kernel_argument(regs, 2);
+	unsigned long end = regs_get_kernel_argument(regs, 3);
+
+	bu_count(BU_STAT_KP_TLB_PENDING, 1);
+	if (end > start)
+		bu_count(BU_STAT_KP_TLB_PENDING_PAGES, (end - start) >> PAGE_SHIFT);
+	return 0;
+}
+
+/* arm64: a write to one entry of a contiguous block unfolds the block. */
+static int kp_contpte_try_unfold(struct kprobe *p, struct pt_regs *regs)
+{
+	bu_count(BU_STAT_KP_CONTPTE_UNFOLD, 1);
+	return 0;
+}
+
 static int kp_deferred_split_folio(struct kprobe *p, struct pt_regs *regs)
 {
 	bool partially_mapped = regs_get_kernel_argument(regs, 1) & 1;
@@ -76,6 +101,8 @@ static const struct {
 	{ "flush_tlb_mm_range", kp_flush_tlb_mm_range },
 	{ "arch_tlbbatch_flush", kp_arch_tlbbatch_flush },
 	{ "deferred_split_folio", kp_deferred_split_folio },
+	{ "set_tlb_ubc_flush_pending", kp_set_tlb_ubc_flush_pending },
+	{ "__contpte_try_unfold", kp_contpte_try_unfold },
 };
 
 #define BU_NR_PROBES ARRAY_SIZE(bu_probe_defs)

@@ -62,6 +62,9 @@ static const char *const bu_stat_names[BU_STAT_NR] = {
 	[BU_STAT_REF_YOUNG]		= "ref_young",
 	[BU_STAT_REF_FILE]		= "ref_file_batches",
 	[BU_STAT_REF_DECLINES]		= "ref_declines",
+	[BU_STAT_KP_TLB_PENDING]	= "kp_tlb_pending",
+	[BU_STAT_KP_TLB_PENDING_PAGES]	= "kp_tlb_pending_pages",
+	[BU_STAT_KP_CONTPTE_UNFOLD]	= "kp_contpte_unfold",
 };
 
 static struct dentry *bu_debugfs;

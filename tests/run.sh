@@ -12,6 +12,8 @@ top="$(dirname "$here")"
 . "$here/harness/lib.sh"
 
 host=1 vm=1
+arm64=""
+case "${ARCH:-x86_64}" in arm64|aarch64) arm64=1 ;; esac
 case "${1:-}" in
 --host-only) vm=0; shift ;;
 --vm-only) host=0; shift ;;
@@ -36,11 +38,11 @@ vm_tests() {
 		echo "not ok - kernel_build (kernel/build.sh failed)"
 		return 0
 	}
-	out="$top/build/vm${KERNEL_FLAVOR:+-$KERNEL_FLAVOR}"
+	out="$top/build${arm64:+/arm64}/vm${KERNEL_FLAVOR:+-$KERNEL_FLAVOR}"
 	rm -f "$out/out.log"	# a stale one must not vouch for this run
 	[ "${BU_IMPL:-}" = ref ] &&
 		echo "# BU_IMPL=ref: the batch path under test is the ref kernel's backport, not the module"
-	echo "# --- vm: booting the test VM (TCG; console log in $out/console.log)"
+	echo "# --- vm: booting the ${arm64:+arm64 }test VM (console log in $out/console.log)"
 	# The module tests/host/dkms.sh built in this run gets a smoke test too
 	# (not a stale one from an earlier run: only with the host tests).
 	local dkms=()

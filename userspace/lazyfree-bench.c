@@ -507,11 +507,8 @@ static int run_once(const struct opts *o, struct iter *it, long *folios_found)
 	for (off = 0; off < len; off += MM_PAGE)
 		memset(p + off, 0x5a, MM_PAGE);
 	what = "mprotect (splitting the PMD mappings)";
-	if (o->pte_mapped)
-		for (off = 0; off < len; off += MM_PMD_SIZE)
-			if (mprotect(p + off, MM_PAGE, PROT_READ) ||
-			    mprotect(p + off, MM_PAGE, PROT_READ | PROT_WRITE))
-				goto fail;
+	if (o->pte_mapped && mm_split_pmd_mappings(p, len))
+		goto fail;
 	if (folios_found)
 		*folios_found = mm_count_folios(p, len, o->folio_kb);
 	what = "madvise(MADV_FREE)";

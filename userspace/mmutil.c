@@ -275,3 +275,14 @@ out:
 		close(kf);
 	return found;
 }
+
+int mm_split_pmd_mappings(char *p, size_t len)
+{
+	size_t off;
+
+	for (off = MM_PMD_SIZE - MM_PAGE; off < len; off += MM_PMD_SIZE)
+		if (mprotect(p + off, MM_PAGE, PROT_READ) ||
+		    mprotect(p + off, MM_PAGE, PROT_READ | PROT_WRITE))
+			return -1;
+	return 0;
+}

@@ -67,4 +67,15 @@ long mm_mapped_pages(const void *p, size_t len);
  */
 long mm_count_folios(void *p, size_t len, unsigned long folio_kb);
 
+/*
+ * Split the PMD mappings of [p, p + len) (PMD-aligned, read-write) into PTE
+ * mappings of the same THPs, uniform across each THP: mprotect the last
+ * page of each read-only (the split) and back.  The last page, because
+ * arm64 folds a contiguous block again only when its last entry is
+ * written: with the first page, one block stays unfolded, MADV_FREE and
+ * MADV_PAGEOUT find the THP's PTEs not uniform and split it (seen on 6.12
+ * arm64).  0, or -1 with errno.
+ */
+int mm_split_pmd_mappings(char *p, size_t len);
+
 #endif /* MMUTIL_H */

@@ -15,6 +15,13 @@
  * rmap walk step running on this thread (try_to_unmap_one() or
  * folio_referenced_one(): its vma->vm_mm), else from the current task.
  * docs/unmapstat.md lists the rule of every counter.
+ *
+ * The TLB attach points differ by architecture, and the loader picks them
+ * from what the running kernel has: x86 flushes out of line
+ * (flush_tlb_mm_range(), arch_tlbbatch_flush(), tlb:tlb_flush); arm64
+ * flushes inline, so there it counts the requests that queue a deferred
+ * flush (set_tlb_ubc_flush_pending()), the batch's completion
+ * (try_to_unmap_flush()) and contpte unfolds (__contpte_try_unfold()).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -33,6 +40,24 @@ const volatile __u32 targ_tgid = 0;
  * "kind" would read past it.
  */
 const volatile bool batch_has_kind = false;
+/*
+ * Set by the loader from the kernel's BTF: set_tlb_ubc_flush_pending()
+ * takes a range (mm, pteval, start, end) rather than one address (mm,
+ * pteval, uaddr).
+ */
+const volatile bool queue_range = false;
+/*
+ * Set by the loader on arm64: estimate the TLBI ops each queued request
+ * costs there (queued_tlbi_est), from the page size and MAX_DVM_OPS
+ * (PTRS_PER_PTE: a range of that many pages or more is one ASID flush).
+ */
+const volatile bool tlbi_model = false;
+const volatile __u32 page_shift = 12;
+const volatile __u64 dvm_max_ops = 512;
+
+/* Kernel mms: __contpte_try_unfold() unfolds nothing there (mm_is_user()). */
+extern const void init_mm __ksym __weak;
+extern const void efi_mm __ksym __weak;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -40,6 +65,17 @@ struct {
 	__type(key, __u32);
 	__type(value, struct us_counters);
 } counters SEC(".maps");
+
+/*
+ * Why a counter is n/a on this kernel: written by the loader, never by a
+ * program; pinned next to "counters" for --dump.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct us_na);
+} na SEC(".maps");
 
 /* A thread inside shrink_folio_list(). */
 struct reclaim_ctx {
@@ -127,6 +163,13 @@ static __always_inline struct us_flushes *where(struct us_counters *c)
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 
 	return bpf_map_lookup_elem(&in_reclaim, &tid) ? &c->reclaim : &c->other;
+}
+
+static __always_inline struct us_flushes_ext *where_ext(struct us_counters *c)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	return bpf_map_lookup_elem(&in_reclaim, &tid) ? &c->reclaim_ext : &c->other_ext;
 }
 
 #define inc(p, n) __sync_fetch_and_add(p, n)
@@ -462,6 +505,171 @@ SEC("kprobe/arch_tlbbatch_flush")
 int BPF_KPROBE(tlbbatch_kprobe)
 {
 	return count_deferred();
+}
+
+/*
+ * Threads inside a try_to_unmap_flush_dirty() that counted its flush:
+ * whether it inlines try_to_unmap_flush() (arm64 6.12 does) or calls it,
+ * the batch counts once.  LRU, as rmap_mm.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} in_flush_dirty SEC(".maps");
+
+/*
+ * Where the batch's completion is inline (arm64: arch_tlbbatch_flush() is a
+ * DSB inside try_to_unmap_flush()), count the calls that complete a batch:
+ * those that find a flush pending in the task's batch on entry (and, for
+ * try_to_unmap_flush_dirty(), a writable entry among it).
+ */
+static __always_inline int count_ubc_flush(bool dirty)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u8 one = 1;
+
+	if (!BPF_CORE_READ(task, tlb_ubc.flush_required))
+		return 0;
+	if (dirty) {
+		if (!BPF_CORE_READ(task, tlb_ubc.writable))
+			return 0;
+		bpf_map_update_elem(&in_flush_dirty, &tid, &one, BPF_ANY);
+	} else if (bpf_map_lookup_elem(&in_flush_dirty, &tid)) {
+		return 0;	/* called by try_to_unmap_flush_dirty(): counted there */
+	}
+	return count_deferred();
+}
+
+static __always_inline int ubc_flush_dirty_exit(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	bpf_map_delete_elem(&in_flush_dirty, &tid);
+	return 0;
+}
+
+SEC("fentry/try_to_unmap_flush")
+int BPF_PROG(ubc_flush_fentry)
+{
+	return count_ubc_flush(false);
+}
+
+SEC("kprobe/try_to_unmap_flush")
+int BPF_KPROBE(ubc_flush_kprobe)
+{
+	return count_ubc_flush(false);
+}
+
+SEC("fentry/try_to_unmap_flush_dirty")
+int BPF_PROG(ubc_flush_dirty_fentry)
+{
+	return count_ubc_flush(true);
+}
+
+SEC("fexit/try_to_unmap_flush_dirty")
+int BPF_PROG(ubc_flush_dirty_fexit)
+{
+	return ubc_flush_dirty_exit();
+}
+
+SEC("kprobe/try_to_unmap_flush_dirty")
+int BPF_KPROBE(ubc_flush_dirty_kprobe)
+{
+	return count_ubc_flush(true);
+}
+
+SEC("kretprobe/try_to_unmap_flush_dirty")
+int BPF_KRETPROBE(ubc_flush_dirty_kretprobe)
+{
+	return ubc_flush_dirty_exit();
+}
+
+/*
+ * set_tlb_ubc_flush_pending(): one request to flush cleared PTEs later,
+ * per PTE on the stock path, per batch with the module once the kernel
+ * takes a range.  On arm64 6.12 the request itself issues the TLBIs
+ * (arch_tlbbatch_add_pending()): one per page (__flush_tlb_page_nosync()),
+ * or for a range __flush_tlb_range_nosync()'s, one per page below
+ * MAX_DVM_OPS pages and one ASID flush from there (a CPU with range TLBIs,
+ * FEAT_TLBIRANGE, issues fewer: hence an estimate).  A PTE no TLB can hold
+ * (!pte_accessible()) queues nothing.
+ */
+static __always_inline bool pte_accessible_arm64(struct mm_struct *mm, __u64 pteval)
+{
+	/* The cleared PTE was present: valid (bit 0), or PROT_NONE. */
+	return (pteval & 1) || BPF_CORE_READ(mm, tlb_flush_pending.counter) > 0;
+}
+
+static __always_inline int count_queue(struct mm_struct *mm, __u64 pteval,
+				       unsigned long start, unsigned long end)
+{
+	struct us_counters *c = ctrs_for(mm);
+	struct us_flushes_ext *x;
+	__u64 pages = 1;
+
+	if (!c)
+		return 0;
+	x = where_ext(c);
+	if (queue_range)
+		pages = end > start ? (end - start) >> page_shift : 0;
+	inc(&x->queued, 1);
+	inc(&x->queued_pages, pages);
+	if (tlbi_model && pages && pte_accessible_arm64(mm, pteval))
+		inc(&x->queued_tlbi_est, pages < dvm_max_ops ? pages : 1);
+	return 0;
+}
+
+/* The two signatures have a program each: fentry reads only the arguments BTF has. */
+SEC("fentry/set_tlb_ubc_flush_pending")
+int BPF_PROG(queue_page_fentry, struct mm_struct *mm, __u64 pteval, unsigned long uaddr)
+{
+	return count_queue(mm, pteval, uaddr, uaddr);
+}
+
+SEC("fentry/set_tlb_ubc_flush_pending")
+int BPF_PROG(queue_range_fentry, struct mm_struct *mm, __u64 pteval,
+	     unsigned long start, unsigned long end)
+{
+	return count_queue(mm, pteval, start, end);
+}
+
+/* pte_t is one register (AAPCS64, x86-64 SysV): the arguments stay in order. */
+SEC("kprobe/set_tlb_ubc_flush_pending")
+int BPF_KPROBE(queue_kprobe, struct mm_struct *mm, __u64 pteval, unsigned long start,
+	       unsigned long end)
+{
+	return count_queue(mm, pteval, start, queue_range ? end : start);
+}
+
+/*
+ * __contpte_try_unfold(): a contiguous-PTE block turned back into single
+ * PTEs before one of them changes (its own TLB invalidation of the block).
+ */
+static __always_inline int count_unfold(struct mm_struct *mm)
+{
+	struct us_counters *c;
+
+	if ((void *)mm == &init_mm || (void *)mm == &efi_mm)
+		return 0;
+	c = ctrs_for(mm);
+	if (c)
+		inc(&where_ext(c)->contpte_unfolds, 1);
+	return 0;
+}
+
+SEC("fentry/__contpte_try_unfold")
+int BPF_PROG(unfold_fentry, struct mm_struct *mm)
+{
+	return count_unfold(mm);
+}
+
+SEC("kprobe/__contpte_try_unfold")
+int BPF_KPROBE(unfold_kprobe, struct mm_struct *mm)
+{
+	return count_unfold(mm);
 }
 
 static __always_inline int count_ptep_clear_flush(struct vm_area_struct *vma)

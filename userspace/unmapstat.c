@@ -5,7 +5,10 @@
  *
  * Each attach point is probed on the running kernel: fentry/fexit (or
  * tp_btf) where BTF allows, else a kprobe (or classic tracepoint); a point
- * that is missing is reported and the others still count.
+ * that is missing is reported and the others still count.  Which points
+ * there are depends on what the kernel has (x86 flushes the TLB in
+ * functions, arm64 inline): a counter no point feeds on this kernel is
+ * printed as n/a with the reason, never as 0.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -18,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/vfs.h>
 #include <linux/capability.h>
 #include <linux/magic.h>
@@ -72,26 +76,79 @@ struct point {
 	struct bpf_program *fast[2];	/* fentry [, fexit] or tp_btf */
 	struct bpf_program *slow[2];	/* kprobe [, kretprobe] or tracepoint */
 	const char *fast_how, *slow_how;
+	unsigned int fields;		/* the enum us_field counters it feeds (bits) */
+	bool present;			/* K_FUNC: the kernel has the function */
 	bool use_fast, use_slow;
 	struct bpf_link *links[2];
 	int err;
 };
 
-static bool kallsyms_has(const char *sym)
+/* The functions whose presence decides the attach points. */
+enum ksym {
+	KS_SHRINK_FOLIO_LIST,
+	KS_TRY_TO_UNMAP_ONE,
+	KS_DEFERRED_SPLIT_FOLIO,
+	KS_FLUSH_TLB_MM_RANGE,
+	KS_ARCH_TLBBATCH_FLUSH,
+	KS_TRY_TO_UNMAP_FLUSH,
+	KS_TRY_TO_UNMAP_FLUSH_DIRTY,
+	KS_PTEP_CLEAR_FLUSH,
+	KS_SET_TLB_UBC_FLUSH_PENDING,
+	KS_CONTPTE_TRY_UNFOLD,
+	KS_FOLIO_REFERENCED_ONE,
+	KS_COUNT,
+};
+
+static const char *const ksym_names[KS_COUNT] = {
+	[KS_SHRINK_FOLIO_LIST] = "shrink_folio_list",
+	[KS_TRY_TO_UNMAP_ONE] = "try_to_unmap_one",
+	[KS_DEFERRED_SPLIT_FOLIO] = "deferred_split_folio",
+	[KS_FLUSH_TLB_MM_RANGE] = "flush_tlb_mm_range",
+	[KS_ARCH_TLBBATCH_FLUSH] = "arch_tlbbatch_flush",
+	[KS_TRY_TO_UNMAP_FLUSH] = "try_to_unmap_flush",
+	[KS_TRY_TO_UNMAP_FLUSH_DIRTY] = "try_to_unmap_flush_dirty",
+	[KS_PTEP_CLEAR_FLUSH] = "ptep_clear_flush",
+	[KS_SET_TLB_UBC_FLUSH_PENDING] = "set_tlb_ubc_flush_pending",
+	[KS_CONTPTE_TRY_UNFOLD] = "__contpte_try_unfold",
+	[KS_FOLIO_REFERENCED_ONE] = "folio_referenced_one",
+};
+
+/* What the running kernel has, probed once before the points are chosen. */
+struct kern {
+	struct btf *btf;
+	bool x86, arm64;		/* uname()'s machine */
+	bool has[KS_COUNT];		/* in kallsyms, under that exact name */
+	bool tlb_flush_tp;		/* the tlb:tlb_flush tracepoint */
+	int queue_args;			/* set_tlb_ubc_flush_pending()'s (BTF), 0: unknown */
+	long page_size;
+};
+
+/*
+ * Which functions of ksym_names[] the kernel has as text symbols, in one
+ * pass over /proc/kallsyms (long, and slow to read under TCG).  An
+ * optimized copy (".isra.0", ".constprop.0") does not count: fentry and
+ * kprobes attach by the plain name.  False if it cannot be read.
+ */
+static bool kallsyms_scan(bool *has)
 {
 	char line[512], name[256], type;
 	unsigned long long addr;
-	bool found = false;
 	FILE *f = fopen("/proc/kallsyms", "r");
+	int i;
 
+	memset(has, 0, KS_COUNT * sizeof(*has));
 	if (!f)
 		return false;
-	while (!found && fgets(line, sizeof(line), f))
-		if (sscanf(line, "%llx %c %255s", &addr, &type, name) == 3 &&
-		    (type == 't' || type == 'T') && !strcmp(name, sym))
-			found = true;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%llx %c %255s", &addr, &type, name) != 3 ||
+		    (type != 't' && type != 'T'))
+			continue;
+		for (i = 0; i < KS_COUNT; i++)
+			if (!has[i] && !strcmp(name, ksym_names[i]))
+				has[i] = true;
+	}
 	fclose(f);
-	return found;
+	return true;
 }
 
 static bool btf_has(const struct btf *btf, const char *name, __u32 kind)
@@ -149,6 +206,20 @@ static bool kprobed(const char *name)
 	return found;
 }
 
+/* @name's prototype in BTF, or NULL. */
+static const struct btf_type *func_proto(const struct btf *btf, const char *name)
+{
+	const struct btf_type *fn, *proto;
+	int id;
+
+	id = btf ? btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) : -1;
+	if (id <= 0)
+		return NULL;
+	fn = btf__type_by_id(btf, id);
+	proto = fn ? btf__type_by_id(btf, fn->type) : NULL;
+	return proto && btf_is_func_proto(proto) ? proto : NULL;
+}
+
 /*
  * Can fentry attach to @name?  It must be in BTF, and BPF trampolines do
  * not support functions returning a struct (e.g. ptep_clear_flush()
@@ -156,15 +227,10 @@ static bool kprobed(const char *name)
  */
 static bool fentry_ok(const struct btf *btf, const char *name)
 {
-	const struct btf_type *fn, *proto;
-	int id, ret;
+	const struct btf_type *proto = func_proto(btf, name);
+	int ret;
 
-	id = btf ? btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) : -1;
-	if (id <= 0)
-		return false;
-	fn = btf__type_by_id(btf, id);
-	proto = fn ? btf__type_by_id(btf, fn->type) : NULL;
-	if (!proto || !btf_is_func_proto(proto))
+	if (!proto)
 		return false;
 	if (!proto->type)
 		return true;	/* void */
@@ -172,7 +238,63 @@ static bool fentry_ok(const struct btf *btf, const char *name)
 	return ret > 0 && !btf_is_composite(btf__type_by_id(btf, ret));
 }
 
-/* Pick fast or slow programs for each point; disable the others. */
+/*
+ * set_tlb_ubc_flush_pending()'s form, from BTF: 3 for (mm, pteval, uaddr),
+ * stock 6.12; 4 for (mm, pteval, start, end), a kernel that queues a range
+ * at once; 0 if BTF does not say (then only its calls are counted).
+ */
+static int queue_args(const struct btf *btf)
+{
+	const struct btf_type *proto = func_proto(btf, ksym_names[KS_SET_TLB_UBC_FLUSH_PENDING]);
+	const struct btf_param *args;
+	int i, n, id;
+
+	if (!proto)
+		return 0;
+	n = btf_vlen(proto);
+	if (n != 3 && n != 4)
+		return 0;
+	/* The address (or start and end) after mm and pteval: integers. */
+	args = btf_params(proto);
+	for (i = 2; i < n; i++) {
+		id = btf__resolve_type(btf, args[i].type);
+		if (id <= 0 || !btf_is_int(btf__type_by_id(btf, id)))
+			return 0;
+	}
+	return n;
+}
+
+/* Probe the running kernel.  Returns 0, or -errno having said why. */
+static int kern_probe(struct kern *k)
+{
+	struct utsname u;
+	int i;
+
+	memset(k, 0, sizeof(*k));
+	k->btf = btf__load_vmlinux_btf();
+	if (!k->btf) {
+		fprintf(stderr, "unmapstat: cannot read kernel BTF (/sys/kernel/btf/vmlinux): "
+			"the kernel needs CONFIG_DEBUG_INFO_BTF\n");
+		return -ENOENT;
+	}
+	if (!uname(&u)) {
+		k->x86 = !strcmp(u.machine, "x86_64");
+		k->arm64 = !strcmp(u.machine, "aarch64");
+	}
+	/* Without kallsyms, BTF says what there is (it may list an .isra copy). */
+	if (!kallsyms_scan(k->has))
+		for (i = 0; i < KS_COUNT; i++)
+			k->has[i] = btf_has(k->btf, ksym_names[i], BTF_KIND_FUNC);
+	k->tlb_flush_tp = btf_has(k->btf, "btf_trace_tlb_flush", BTF_KIND_TYPEDEF) ||
+			  access(TRACEFS "/tlb/tlb_flush", F_OK) == 0;
+	k->queue_args = queue_args(k->btf);
+	k->page_size = sysconf(_SC_PAGESIZE);
+	if (k->page_size <= 0)
+		k->page_size = 4096;
+	return 0;
+}
+
+/* Pick fast or slow programs for each point (all others stay unloaded). */
 static void choose(struct point *pts, int n, const struct btf *btf, bool force_slow)
 {
 	char tname[128];
@@ -182,9 +304,9 @@ static void choose(struct point *pts, int n, const struct btf *btf, bool force_s
 		struct point *p = &pts[i];
 
 		if (p->kind == K_FUNC) {
-			p->use_fast = !force_slow && fentry_ok(btf, p->what) &&
+			p->use_fast = p->present && !force_slow && fentry_ok(btf, p->what) &&
 				      !kprobed(p->what);
-			p->use_slow = !p->use_fast && kallsyms_has(p->what);
+			p->use_slow = p->present && !p->use_fast;
 		} else {
 			snprintf(tname, sizeof(tname), "btf_trace_%s",
 				 strrchr(p->what, ':') + 1);
@@ -247,17 +369,26 @@ static void detach(struct point *pts, int n)
 		}
 }
 
-#define FUNC(sym, f0, f1, s0, s1, fh, sh)				\
-	{ .what = sym, .kind = K_FUNC, .fast = { f0, f1 }, .slow = { s0, s1 }, \
-	  .fast_how = fh, .slow_how = sh }
-#define TP(name, path, f0, s0, fh, sh)					\
-	{ .what = name, .kind = K_TP, .tp_path = TRACEFS path,		\
-	  .fast = { f0, NULL }, .slow = { s0, NULL }, .fast_how = fh, .slow_how = sh }
+#define F(field)	(1U << (field))
+#define FUNC(ks, f0, f1, s0, s1, fh, sh, fl)				\
+	((struct point){ .what = ksym_names[ks], .kind = K_FUNC,		\
+	  .present = k->has[ks], .fast = { f0, f1 }, .slow = { s0, s1 },	\
+	  .fast_how = fh, .slow_how = sh, .fields = fl })
+#define TP(name, path, f0, s0, fh, sh, fl)				\
+	((struct point){ .what = name, .kind = K_TP, .tp_path = TRACEFS path,	\
+	  .fast = { f0, NULL }, .slow = { s0, NULL }, .fast_how = fh,		\
+	  .slow_how = sh, .fields = fl })
 
 #define UNMAP_POINT	"try_to_unmap_one"
 #define REF_EVENT	"/batch_unmap/referenced"
+#define MAX_POINTS	16
 
-static int setup_points(struct unmapstat_bpf *skel, struct point *pts)
+/*
+ * The attach points for kernel @k, in @pts (MAX_POINTS); returns how many.
+ * Every program starts unloaded: choose() loads those of these points.
+ */
+static int setup_points(struct unmapstat_bpf *skel, const struct kern *k,
+			struct point *pts)
 {
 	__typeof__(skel->progs) *p = &skel->progs;
 	/*
@@ -271,52 +402,151 @@ static int setup_points(struct unmapstat_bpf *skel, struct point *pts)
 	 * folio_referenced_one() visits; no module, no such event: no probe.
 	 */
 	bool ref_mm = pid && access(TRACEFS REF_EVENT, F_OK) == 0;
-	struct point def[] = {
-		FUNC("shrink_folio_list", p->reclaim_enter_fentry, p->reclaim_exit_fexit,
-		     p->reclaim_enter_kprobe, p->reclaim_exit_kretprobe,
-		     "fentry+fexit", "kprobe+kretprobe"),
-		FUNC(UNMAP_POINT, p->unmap_enter_fentry, pid ? p->unmap_exit_fexit : NULL,
-		     p->unmap_enter_kprobe, pid ? p->unmap_exit_kretprobe : NULL,
-		     pid ? "fentry+fexit" : "fentry", pid ? "kprobe+kretprobe" : "kprobe"),
-		FUNC("deferred_split_folio", p->split_fentry, NULL, p->split_kprobe,
-		     NULL, "fentry", "kprobe"),
-		FUNC("flush_tlb_mm_range", p->flush_fentry, NULL, p->flush_kprobe,
-		     NULL, "fentry", "kprobe"),
-		FUNC("arch_tlbbatch_flush", p->tlbbatch_fentry, NULL, p->tlbbatch_kprobe,
-		     NULL, "fentry", "kprobe"),
-		FUNC("ptep_clear_flush", p->ptep_clear_flush_fentry, NULL,
-		     p->ptep_clear_flush_kprobe, NULL, "fentry", "kprobe"),
-		TP("tlb:tlb_flush", "/tlb/tlb_flush", p->tlb_flush_btf, p->tlb_flush_tp,
-		   "tp_btf", "tracepoint"),
-		/* batch_unmap.ko's events: there only while the module is loaded. */
-		TP("batch_unmap:batch", "/batch_unmap/batch", NULL, p->batch_tp,
-		   NULL, "tracepoint"),
-		TP("batch_unmap:referenced", REF_EVENT, NULL, p->referenced_tp,
-		   NULL, "tracepoint"),
-		/* Last: only with -p, and the module's referenced event. */
-		FUNC("folio_referenced_one", p->referenced_enter_fentry,
-		     p->referenced_exit_fexit, p->referenced_enter_kprobe,
-		     p->referenced_exit_kretprobe, "fentry+fexit", "kprobe+kretprobe"),
-	};
-	int n = ARRAY_SIZE(def);
+	/*
+	 * Where the TLB flushes are functions (x86), they are counted there;
+	 * where they are inline (arm64), the requests that issue them are.
+	 */
+	bool direct = k->has[KS_FLUSH_TLB_MM_RANGE];
+	struct bpf_program *prog;
+	int n = 0;
 
-	if (!pid) {
-		bpf_program__set_autoload(p->unmap_exit_fexit, false);
-		bpf_program__set_autoload(p->unmap_exit_kretprobe, false);
+	bpf_object__for_each_program(prog, skel->obj)
+		bpf_program__set_autoload(prog, false);
+
+	pts[n++] = FUNC(KS_SHRINK_FOLIO_LIST, p->reclaim_enter_fentry, p->reclaim_exit_fexit,
+			p->reclaim_enter_kprobe, p->reclaim_exit_kretprobe,
+			"fentry+fexit", "kprobe+kretprobe",
+			F(US_F_RECLAIM_CALLS) | F(US_F_UNMAPS));
+	pts[n++] = FUNC(KS_TRY_TO_UNMAP_ONE, p->unmap_enter_fentry,
+			pid ? p->unmap_exit_fexit : NULL, p->unmap_enter_kprobe,
+			pid ? p->unmap_exit_kretprobe : NULL,
+			pid ? "fentry+fexit" : "fentry", pid ? "kprobe+kretprobe" : "kprobe",
+			F(US_F_UNMAPS));
+	pts[n++] = FUNC(KS_DEFERRED_SPLIT_FOLIO, p->split_fentry, NULL, p->split_kprobe, NULL,
+			"fentry", "kprobe", F(US_F_SPLITS));
+	if (direct)
+		pts[n++] = FUNC(KS_FLUSH_TLB_MM_RANGE, p->flush_fentry, NULL, p->flush_kprobe,
+				NULL, "fentry", "kprobe", F(US_F_MM_RANGE));
+	/*
+	 * The batch's completion: arch_tlbbatch_flush() where it is a function
+	 * (x86), else the try_to_unmap_flush() calls that reach it (arm64,
+	 * where it is an inline DSB).
+	 */
+	if (k->has[KS_ARCH_TLBBATCH_FLUSH]) {
+		pts[n++] = FUNC(KS_ARCH_TLBBATCH_FLUSH, p->tlbbatch_fentry, NULL,
+				p->tlbbatch_kprobe, NULL, "fentry", "kprobe", F(US_F_DEFERRED));
+	} else if (k->has[KS_TRY_TO_UNMAP_FLUSH]) {
+		pts[n++] = FUNC(KS_TRY_TO_UNMAP_FLUSH, p->ubc_flush_fentry, NULL,
+				p->ubc_flush_kprobe, NULL, "fentry", "kprobe", F(US_F_DEFERRED));
+		/* It may inline try_to_unmap_flush() (arm64 6.12 does). */
+		pts[n++] = FUNC(KS_TRY_TO_UNMAP_FLUSH_DIRTY, p->ubc_flush_dirty_fentry,
+				p->ubc_flush_dirty_fexit, p->ubc_flush_dirty_kprobe,
+				p->ubc_flush_dirty_kretprobe, "fentry+fexit", "kprobe+kretprobe",
+				F(US_F_DEFERRED));
 	}
-	if (!ref_mm) {
-		/* Not a point at all: no programs, nothing in the report. */
-		bpf_program__set_autoload(p->referenced_enter_fentry, false);
-		bpf_program__set_autoload(p->referenced_exit_fexit, false);
-		bpf_program__set_autoload(p->referenced_enter_kprobe, false);
-		bpf_program__set_autoload(p->referenced_exit_kretprobe, false);
-		n--;
-	}
-	memcpy(pts, def, n * sizeof(def[0]));
+	pts[n++] = FUNC(KS_PTEP_CLEAR_FLUSH, p->ptep_clear_flush_fentry, NULL,
+			p->ptep_clear_flush_kprobe, NULL, "fentry", "kprobe",
+			F(US_F_PTEP_CLEAR_FLUSH));
+	if (!direct && k->has[KS_SET_TLB_UBC_FLUSH_PENDING])
+		pts[n++] = FUNC(KS_SET_TLB_UBC_FLUSH_PENDING,
+				k->queue_args == 4 ? p->queue_range_fentry : p->queue_page_fentry,
+				NULL, p->queue_kprobe, NULL, "fentry", "kprobe",
+				F(US_F_QUEUED) | F(US_F_QUEUED_PAGES) | F(US_F_QUEUED_TLBI));
+	if (k->has[KS_CONTPTE_TRY_UNFOLD])
+		pts[n++] = FUNC(KS_CONTPTE_TRY_UNFOLD, p->unfold_fentry, NULL, p->unfold_kprobe,
+				NULL, "fentry", "kprobe", F(US_F_CONTPTE));
+	/* mm/rmap.c defines the event everywhere; only x86's TLB code raises it. */
+	if (k->tlb_flush_tp && k->x86)
+		pts[n++] = TP("tlb:tlb_flush", "/tlb/tlb_flush", p->tlb_flush_btf,
+			      p->tlb_flush_tp, "tp_btf", "tracepoint", F(US_F_TLB_EVENTS));
+	/* batch_unmap.ko's events: there only while the module is loaded. */
+	pts[n++] = TP("batch_unmap:batch", "/batch_unmap/batch", NULL, p->batch_tp,
+		      NULL, "tracepoint", 0);
+	pts[n++] = TP("batch_unmap:referenced", REF_EVENT, NULL, p->referenced_tp,
+		      NULL, "tracepoint", 0);
+	/* Last: only with -p, and the module's referenced event. */
+	if (ref_mm)
+		pts[n++] = FUNC(KS_FOLIO_REFERENCED_ONE, p->referenced_enter_fentry,
+				p->referenced_exit_fexit, p->referenced_enter_kprobe,
+				p->referenced_exit_kretprobe, "fentry+fexit", "kprobe+kretprobe",
+				0);
 	return n;
 }
 
-#define MAX_POINTS 10
+/* Why @field has no attach point at all on kernel @k. */
+static const char *why_absent(int field, const struct kern *k)
+{
+	switch (field) {
+	case US_F_MM_RANGE:
+		return k->arm64 ? "no flush_tlb_mm_range() in this kernel: arm64 flushes the "
+				  "TLB inline (see queued_tlbi_est and ptep_clear_flush)" :
+				  "no flush_tlb_mm_range() in this kernel";
+	case US_F_DEFERRED:
+		return "neither arch_tlbbatch_flush() nor try_to_unmap_flush() in this kernel";
+	case US_F_TLB_EVENTS:
+		if (k->tlb_flush_tp && !k->x86)
+			return "only x86's TLB code raises tlb:tlb_flush: here it would never fire";
+		return "no tlb:tlb_flush tracepoint in this kernel";
+	case US_F_QUEUED:
+	case US_F_QUEUED_PAGES:
+	case US_F_QUEUED_TLBI:
+		if (k->has[KS_FLUSH_TLB_MM_RANGE])
+			return "not counted where flush_tlb_mm_range() is (x86): queuing "
+			       "issues no TLBI there, the batch flushes at "
+			       "arch_tlbbatch_flush() (deferred)";
+		return "set_tlb_ubc_flush_pending() cannot be attached in this kernel "
+		       "(inlined, or only an optimized .isra/.constprop copy)";
+	case US_F_CONTPTE:
+		if (k->x86)
+			return "no contpte on x86";
+		if (k->arm64)
+			return "no __contpte_try_unfold() in this kernel (CONFIG_ARM64_CONTPTE=n)";
+		return "no contpte on this architecture";
+	default:
+		return "no attach point for it in this kernel";
+	}
+}
+
+/*
+ * Which counters this kernel cannot provide, and why: those no attached
+ * point feeds (none on this architecture, or its attach failed), and
+ * those the attached ones cannot tell.
+ */
+static void fill_na(struct us_na *na, const struct point *pts, int n, const struct kern *k)
+{
+	char (*why)[US_NA_LEN] = na->why;
+	bool fed;
+	int f, i;
+
+	memset(na, 0, sizeof(*na));
+	for (f = 0; f < US_FIELDS; f++) {
+		fed = false;
+		for (i = 0; i < n && !why[f][0]; i++) {
+			const struct point *p = &pts[i];
+
+			if (!(p->fields & F(f)))
+				continue;
+			fed = true;
+			if (p->kind == K_FUNC && !p->present)
+				snprintf(why[f], US_NA_LEN, "no %s() in this kernel", p->what);
+			else if (p->err)
+				snprintf(why[f], US_NA_LEN, "%s not attached (%s)", p->what,
+					 strerror(p->err > 0 ? p->err : -p->err));
+		}
+		if (!fed)
+			snprintf(why[f], US_NA_LEN, "%s", why_absent(f, k));
+	}
+	if (!why[US_F_QUEUED_PAGES][0] && !k->queue_args)
+		snprintf(why[US_F_QUEUED_PAGES], US_NA_LEN, "set_tlb_ubc_flush_pending() has "
+			 "no BTF here that says whether it takes one address or a range");
+	if (!why[US_F_QUEUED_TLBI][0]) {
+		if (!k->arm64)
+			snprintf(why[US_F_QUEUED_TLBI], US_NA_LEN,
+				 "the TLBI estimate models arm64 6.12 only");
+		else if (why[US_F_QUEUED_PAGES][0])
+			memcpy(why[US_F_QUEUED_TLBI], why[US_F_QUEUED_PAGES], US_NA_LEN);
+	}
+}
 
 /*
  * Offset of field @name in the tracefs format of @event ("/system/event"
@@ -355,26 +585,25 @@ struct loaded {
 	struct point pts[MAX_POINTS];
 	struct us_attach att[MAX_POINTS];
 	int npts;
+	struct us_na na;	/* the counters this kernel cannot provide */
 };
 
 /* Open, choose attach points, load (falling back to kprobes), attach. */
 static int load_and_attach(struct loaded *l)
 {
-	struct btf *btf = btf__load_vmlinux_btf();
-	int i, err = 0, pass;
+	struct kern k;
+	int i, err, pass;
 
-	if (!btf) {
-		fprintf(stderr, "unmapstat: cannot read kernel BTF (/sys/kernel/btf/vmlinux): "
-			"the kernel needs CONFIG_DEBUG_INFO_BTF\n");
-		return -ENOENT;
-	}
+	err = kern_probe(&k);
+	if (err)
+		return err;
 	/* -p matches an mm to its process through mm->owner. */
-	if (env.pid && !btf_has_member(btf, btf__find_by_name_kind(btf, "mm_struct",
-								  BTF_KIND_STRUCT), "owner", 0)) {
+	if (env.pid && !btf_has_member(k.btf, btf__find_by_name_kind(k.btf, "mm_struct",
+								    BTF_KIND_STRUCT), "owner", 0)) {
 		fprintf(stderr, "unmapstat: -p/--pid needs mm_struct.owner to tell whose "
 			"memory an event is about, and this kernel has none (CONFIG_MEMCG=n)\n");
-		btf__free(btf);
-		return -ENOENT;
+		err = -ENOENT;
+		goto out;
 	}
 	for (pass = 0; pass < 2; pass++) {
 		l->skel = unmapstat_bpf__open();
@@ -392,8 +621,13 @@ static int load_and_attach(struct loaded *l)
 		 */
 		l->skel->rodata->batch_has_kind =
 			tp_field_offset("/batch_unmap/batch", "kind") == BU_BATCH_KIND_OFF;
-		l->npts = setup_points(l->skel, l->pts);
-		choose(l->pts, l->npts, btf, pass == 1);
+		l->skel->rodata->queue_range = k.queue_args == 4;
+		l->skel->rodata->tlbi_model = k.arm64;
+		l->skel->rodata->page_shift = __builtin_ctzl(k.page_size);
+		/* MAX_DVM_OPS: PTRS_PER_PTE, 8-byte entries in a page. */
+		l->skel->rodata->dvm_max_ops = k.page_size / 8;
+		l->npts = setup_points(l->skel, &k, l->pts);
+		choose(l->pts, l->npts, k.btf, pass == 1);
 		err = unmapstat_bpf__load(l->skel);
 		if (!err)
 			break;
@@ -405,14 +639,16 @@ static int load_and_attach(struct loaded *l)
 				strerror(-err), env.verbose ? "" : " (-v shows why)");
 		unmapstat_bpf__destroy(l->skel);
 		l->skel = NULL;
+		l->npts = 0;
 	}
-	btf__free(btf);
 	if (err)
-		return err;
+		goto out;
 	if (!attach(l->pts, l->npts, l->att)) {
 		fprintf(stderr, "unmapstat: no attach point could be attached\n");
-		return -ENOENT;
+		err = -ENOENT;
+		goto out;
 	}
+	fill_na(&l->na, l->pts, l->npts, &k);
 	/* Without it, -p would silently miss all of kswapd's work. */
 	for (i = 0; env.pid && i < l->npts; i++) {
 		if (strcmp(l->att[i].what, UNMAP_POINT) || l->att[i].how)
@@ -420,9 +656,12 @@ static int load_and_attach(struct loaded *l)
 		fprintf(stderr, "unmapstat: -p/--pid needs %s() attached, to tell whose "
 			"memory reclaim unmaps, and it cannot be: %s\n", UNMAP_POINT,
 			strerror(-l->att[i].err));
-		return -ENOENT;
+		err = -ENOENT;
+		goto out;
 	}
-	return 0;
+out:
+	btf__free(k.btf);
+	return err;
 }
 
 static void unload(struct loaded *l)
@@ -476,6 +715,7 @@ static int run_live(void)
 	if (!env.json) {
 		printf("unmapstat: attach points:\n");
 		us_print_attach(stdout, l.att, l.npts);
+		us_print_na(stdout, &l.na);
 		if (env.pid)
 			printf("counting only what happens to the memory of process %d, "
 			       "whoever does it\n", env.pid);
@@ -499,10 +739,10 @@ static int run_live(void)
 		us_delta(&delta, &cur, &prev);
 		n++;
 		if (env.json) {
-			us_print_json(stdout, &delta, t - t1, env.pid, NULL, 0);
+			us_print_json(stdout, &delta, &l.na, t - t1, env.pid, NULL, 0);
 		} else {
 			snprintf(title, sizeof(title), "--- interval %u (%.1fs)", n, t - t1);
-			us_print_table(stdout, &delta, title);
+			us_print_table(stdout, &delta, &l.na, title);
 			printf("\n");
 		}
 		fflush(stdout);
@@ -511,10 +751,10 @@ static int run_live(void)
 	}
 	us_delta(&delta, &prev, &start);
 	if (env.json) {
-		us_print_json(stdout, &delta, t1 - t0, env.pid, l.att, l.npts);
+		us_print_json(stdout, &delta, &l.na, t1 - t0, env.pid, l.att, l.npts);
 	} else {
 		printf("=== summary over %.1fs\n", t1 - t0);
-		us_print_table(stdout, &delta, NULL);
+		us_print_table(stdout, &delta, &l.na, NULL);
 	}
 	err = 0;
 out:
@@ -611,6 +851,7 @@ static int run_pin(void)
 {
 	struct loaded l = { 0 };
 	char path[PATH_MAX + 64];
+	__u32 zero = 0;
 	int i, j, err;
 
 	err = check_bpffs();
@@ -644,6 +885,15 @@ static int run_pin(void)
 			if (err)
 				goto pin_fail;
 		}
+	/* What --dump prints as n/a, and why: what this kernel could not count. */
+	pin_path(path, sizeof(path), "na");
+	err = bpf_map__update_elem(l.skel->maps.na, &zero, sizeof(zero), &l.na,
+				   sizeof(l.na), BPF_ANY);
+	if (!err)
+		err = bpf_map__pin(l.skel->maps.na, path);
+	if (err)
+		goto pin_fail;
+	/* Last: the counters pinned mean a complete pin (see above). */
 	pin_path(path, sizeof(path), "counters");
 	err = bpf_map__pin(l.skel->maps.counters, path);
 	if (err)
@@ -653,6 +903,7 @@ static int run_pin(void)
 		printf("counting only what happens to the memory of process %d, whoever "
 		       "does it\n", env.pid);
 	us_print_attach(stdout, l.att, l.npts);
+	us_print_na(stdout, &l.na);
 	printf("read with: unmapstat --dump%s, or bpftool map dump pinned %s/counters\n",
 	       pin_dir_arg(), env.pin_dir);
 	unload(&l);	/* the pinned links keep the programs attached */
@@ -674,6 +925,8 @@ fail:
 			pin_path(path, sizeof(path), name);
 			unlink(path);
 		}
+	pin_path(path, sizeof(path), "na");
+	unlink(path);
 	unload(&l);
 	rmdir(env.pin_dir);	/* fails harmlessly on a bpffs mount point */
 	return err;
@@ -721,11 +974,52 @@ static int run_unpin(void)
 	return err;
 }
 
+/*
+ * The pinned "na" map: what the kernel --pin ran on could not count.  A
+ * pin without it (or with another layout) is another version's.
+ */
+static int read_pinned_na(struct us_na *na)
+{
+	struct bpf_map_info info = { 0 };
+	__u32 info_len = sizeof(info), zero = 0;
+	char path[PATH_MAX + 64];
+	int i, fd, err = 0;
+
+	pin_path(path, sizeof(path), "na");
+	fd = bpf_obj_get(path);
+	if (fd < 0) {
+		err = -errno;
+		if (err == -ENOENT)
+			fprintf(stderr, "unmapstat: %s is missing: the counters were pinned by "
+				"another version of unmapstat: run unmapstat --unpin%s, then "
+				"unmapstat --pin%s\n", path, pin_dir_arg(), pin_dir_arg());
+		else
+			fprintf(stderr, "unmapstat: cannot open %s: %s\n", path, strerror(errno));
+		return err;
+	}
+	if (bpf_obj_get_info_by_fd(fd, &info, &info_len) || info.value_size != sizeof(*na)) {
+		fprintf(stderr, "unmapstat: %s was pinned by another version of unmapstat: run "
+			"unmapstat --unpin%s, then unmapstat --pin%s\n", path, pin_dir_arg(),
+			pin_dir_arg());
+		err = -EPROTO;
+	} else if (bpf_map_lookup_elem(fd, &zero, na)) {
+		err = -errno;
+		fprintf(stderr, "unmapstat: reading %s: %s\n", path, strerror(errno));
+	} else {
+		/* Written by --pin, but a map anyone with CAP_BPF may update. */
+		for (i = 0; i < US_FIELDS; i++)
+			na->why[i][US_NA_LEN - 1] = 0;
+	}
+	close(fd);
+	return err;
+}
+
 static int run_dump(void)
 {
 	struct bpf_map_info info = { 0 };
 	__u32 info_len = sizeof(info);
 	struct us_counters c;
+	struct us_na na;
 	char path[PATH_MAX + 64];
 	int fd, err;
 
@@ -762,10 +1056,13 @@ static int run_dump(void)
 		fprintf(stderr, "unmapstat: reading %s: %s\n", path, strerror(-err));
 		return err;
 	}
+	err = read_pinned_na(&na);
+	if (err)
+		return err;
 	if (env.json)
-		us_print_json(stdout, &c, -1, 0, NULL, 0);
+		us_print_json(stdout, &c, &na, -1, 0, NULL, 0);
 	else
-		us_print_table(stdout, &c, NULL);
+		us_print_table(stdout, &c, &na, NULL);
 	return 0;
 }
 

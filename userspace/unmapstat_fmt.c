@@ -343,6 +343,54 @@ static __u64 sum_array(const __u64 *a, size_t n)
 	return s;
 }
 
+/* --- n/a ------------------------------------------------------------------------- */
+
+/*
+ * The names of the counters each enum us_field covers: the JSON keys (of
+ * "counters", or of "counters.reclaim" and "counters.other"), in order.
+ */
+#define US_FIELD_KEYS	4
+static const char *const field_keys[US_FIELDS][US_FIELD_KEYS] = {
+	[US_F_RECLAIM_CALLS] = { "reclaim_calls" },
+	[US_F_SPLITS] = { "split_partial", "split_other" },
+	[US_F_UNMAPS] = { "unmaps" },
+	[US_F_MM_RANGE] = { "single", "range", "range_pages", "full" },
+	[US_F_DEFERRED] = { "deferred" },
+	[US_F_PTEP_CLEAR_FLUSH] = { "ptep_clear_flush" },
+	[US_F_TLB_EVENTS] = { "tlb_events", "tlb_pages" },
+	[US_F_QUEUED] = { "queued" },
+	[US_F_QUEUED_PAGES] = { "queued_pages" },
+	[US_F_QUEUED_TLBI] = { "queued_tlbi_est" },
+	[US_F_CONTPTE] = { "contpte_unfolds" },
+};
+
+const char *us_na_why(const struct us_na *na, int field)
+{
+	if (!na || field < 0 || field >= US_FIELDS || !na->why[field][0])
+		return NULL;
+	return na->why[field];
+}
+
+/* @v, or n/a: right-aligned in @width after a space. */
+static void print_cell(FILE *f, int width, const struct us_na *na, int field, __u64 v)
+{
+	if (us_na_why(na, field))
+		fprintf(f, " %*s", width, "n/a");
+	else
+		fprintf(f, " %*llu", width, (unsigned long long)v);
+}
+
+/* If this kernel cannot count @field: "<label>n/a (<reason>)", and true. */
+static bool print_na_line(FILE *f, const char *label, const struct us_na *na, int field)
+{
+	const char *why = us_na_why(na, field);
+
+	if (!why)
+		return false;
+	fprintf(f, "%sn/a (%s)\n", label, why);
+	return true;
+}
+
 /* --- table --------------------------------------------------------------------- */
 
 static void print_orders(FILE *f, const __u64 *by_order)
@@ -360,54 +408,181 @@ static void print_orders(FILE *f, const __u64 *by_order)
 	fprintf(f, "%s\n", any ? ")" : "");
 }
 
-static void print_flush_row(FILE *f, const char *name, const struct us_flushes *fl)
+#define TBL_COLS	6
+
+/* A table of counters split by where they happened: inside reclaim or not. */
+struct split_table {
+	const char *title;
+	int ncol;
+	struct {
+		const char *head;	/* column heading */
+		int width;
+		int field;		/* enum us_field */
+		__u64 val[2];		/* reclaim, other */
+	} col[TBL_COLS];
+};
+
+/*
+ * @t with n/a in the columns this kernel cannot count, and their reasons
+ * below it, once per reason; a table of nothing but n/a is only the
+ * reasons, after its title.
+ */
+static void print_split_table(FILE *f, const struct split_table *t, const struct us_na *na)
 {
-	fprintf(f, "  %-8s %10llu %10llu %12llu %8llu %10llu %12llu\n", name,
-		(unsigned long long)fl->single, (unsigned long long)fl->range,
-		(unsigned long long)fl->range_pages, (unsigned long long)fl->full,
-		(unsigned long long)fl->deferred,
-		(unsigned long long)fl->ptep_clear_flush);
+	static const char *const rows[2] = { "reclaim", "other" };
+	bool all_na = true, done[TBL_COLS] = { 0 };
+	int i, j, r;
+
+	for (i = 0; i < t->ncol; i++)
+		all_na &= us_na_why(na, t->col[i].field) != NULL;
+	if (!all_na) {
+		fprintf(f, "%-12s", t->title);
+		for (i = 0; i < t->ncol; i++)
+			fprintf(f, " %*s", t->col[i].width, t->col[i].head);
+		fprintf(f, "\n");
+		for (r = 0; r < 2; r++) {
+			fprintf(f, "  %-10s", rows[r]);
+			for (i = 0; i < t->ncol; i++)
+				print_cell(f, t->col[i].width, na, t->col[i].field,
+					   t->col[i].val[r]);
+			fprintf(f, "\n");
+		}
+	}
+	/* Columns n/a for the same reason: one line for them. */
+	for (i = 0; i < t->ncol; i++) {
+		const char *why = us_na_why(na, t->col[i].field), *why_j;
+		const char *sep = "";
+
+		if (!why || done[i])
+			continue;
+		if (all_na)
+			fprintf(f, "%s (", t->title);
+		else
+			fprintf(f, "  ");
+		for (j = i; j < t->ncol; j++) {
+			why_j = us_na_why(na, t->col[j].field);
+			if (!why_j || strcmp(why_j, why))
+				continue;
+			fprintf(f, "%s%s", sep, t->col[j].head);
+			sep = ", ";
+			done[j] = true;
+		}
+		fprintf(f, "%s: n/a (%s)\n", all_na ? ")" : "", why);
+	}
 }
 
-void us_print_table(FILE *f, const struct us_counters *c, const char *title)
+static void print_tlb_events(FILE *f, const char *label, const struct us_flushes *fl)
 {
+	int r;
+
+	fprintf(f, "%s", label);
+	for (r = 0; r < US_TLB_REASONS; r++)
+		if (fl->tlb_events[r])
+			fprintf(f, " %s=%llu(%llu)", tlb_reason_names[r],
+				(unsigned long long)fl->tlb_events[r],
+				(unsigned long long)fl->tlb_pages[r]);
+	fprintf(f, "\n");
+}
+
+/*
+ * What reclaim's TLB work came to per folio unmapped: the counters this
+ * kernel has, divided by the reclaim unmaps (one per folio when each
+ * folio has one mapping).
+ */
+static void print_per_unmap(FILE *f, const struct us_counters *c, const struct us_na *na)
+{
+	const struct {
+		const char *name;
+		int field;
+		__u64 v;
+	} per[] = {
+		{ "1-page", US_F_MM_RANGE, c->reclaim.single },
+		{ "range", US_F_MM_RANGE, c->reclaim.range },
+		{ "full", US_F_MM_RANGE, c->reclaim.full },
+		{ "deferred", US_F_DEFERRED, c->reclaim.deferred },
+		{ "per-PTE-clr", US_F_PTEP_CLEAR_FLUSH, c->reclaim.ptep_clear_flush },
+		{ "queued", US_F_QUEUED, c->reclaim_ext.queued },
+		{ "TLBI-est", US_F_QUEUED_TLBI, c->reclaim_ext.queued_tlbi_est },
+		{ "contpte-unfolds", US_F_CONTPTE, c->reclaim_ext.contpte_unfolds },
+	};
+	__u64 unmaps = 0;
+	size_t i;
+	int k;
+
+	if (us_na_why(na, US_F_UNMAPS))
+		return;
+	for (k = 0; k < US_KINDS; k++)
+		unmaps += sum_array(c->unmaps[k], US_ORDERS);
+	if (!unmaps)
+		return;
+	fprintf(f, "per reclaim unmap (%llu):", (unsigned long long)unmaps);
+	for (i = 0; i < ARRAY_SIZE(per); i++)
+		if (!us_na_why(na, per[i].field))
+			fprintf(f, " %s=%.2f", per[i].name, (double)per[i].v / unmaps);
+	fprintf(f, "\n");
+}
+
+void us_print_table(FILE *f, const struct us_counters *c, const struct us_na *na,
+		    const char *title)
+{
+	const struct split_table flushes = {
+		.title = "TLB flushes", .ncol = 6, .col = {
+			{ "1-page", 10, US_F_MM_RANGE, { c->reclaim.single, c->other.single } },
+			{ "range", 10, US_F_MM_RANGE, { c->reclaim.range, c->other.range } },
+			{ "range-pages", 12, US_F_MM_RANGE,
+			  { c->reclaim.range_pages, c->other.range_pages } },
+			{ "full", 8, US_F_MM_RANGE, { c->reclaim.full, c->other.full } },
+			{ "deferred", 10, US_F_DEFERRED,
+			  { c->reclaim.deferred, c->other.deferred } },
+			{ "per-PTE-clr", 12, US_F_PTEP_CLEAR_FLUSH,
+			  { c->reclaim.ptep_clear_flush, c->other.ptep_clear_flush } },
+		},
+	};
+	const struct split_table queue = {
+		.title = "TLB queue", .ncol = 4, .col = {
+			{ "queued", 10, US_F_QUEUED,
+			  { c->reclaim_ext.queued, c->other_ext.queued } },
+			{ "queued-pages", 12, US_F_QUEUED_PAGES,
+			  { c->reclaim_ext.queued_pages, c->other_ext.queued_pages } },
+			{ "TLBI-est", 10, US_F_QUEUED_TLBI,
+			  { c->reclaim_ext.queued_tlbi_est, c->other_ext.queued_tlbi_est } },
+			{ "contpte-unfolds", 15, US_F_CONTPTE,
+			  { c->reclaim_ext.contpte_unfolds, c->other_ext.contpte_unfolds } },
+		},
+	};
 	char buf[48];
 	int r;
 
 	if (title)
 		fprintf(f, "%s\n", title);
-	fprintf(f, "reclaim passes (shrink_folio_list): %llu\n",
-		(unsigned long long)c->reclaim_calls);
-	fprintf(f, "deferred splits, partially mapped:  %llu",
-		(unsigned long long)sum_array(c->split_partial, US_ORDERS));
-	print_orders(f, c->split_partial);
-	fprintf(f, "deferred splits, other (THP fault): %llu",
-		(unsigned long long)sum_array(c->split_other, US_ORDERS));
-	print_orders(f, c->split_other);
-	/* try_to_unmap_one() calls: one per folio and VMA reclaim visits. */
-	for (r = 0; r < US_KINDS; r++) {
-		snprintf(buf, sizeof(buf), "reclaim unmaps, %s folios:", kind_names[r]);
-		fprintf(f, "%-36s%llu", buf,
-			(unsigned long long)sum_array(c->unmaps[r], US_ORDERS));
-		print_orders(f, c->unmaps[r]);
+	if (!print_na_line(f, "reclaim passes (shrink_folio_list): ", na, US_F_RECLAIM_CALLS))
+		fprintf(f, "reclaim passes (shrink_folio_list): %llu\n",
+			(unsigned long long)c->reclaim_calls);
+	if (!print_na_line(f, "deferred splits, partially mapped:  ", na, US_F_SPLITS)) {
+		fprintf(f, "deferred splits, partially mapped:  %llu",
+			(unsigned long long)sum_array(c->split_partial, US_ORDERS));
+		print_orders(f, c->split_partial);
+		fprintf(f, "deferred splits, other (THP fault): %llu",
+			(unsigned long long)sum_array(c->split_other, US_ORDERS));
+		print_orders(f, c->split_other);
 	}
-	fprintf(f, "TLB flushes  %10s %10s %12s %8s %10s %12s\n", "1-page", "range",
-		"range-pages", "full", "deferred", "per-PTE-clr");
-	print_flush_row(f, "reclaim", &c->reclaim);
-	print_flush_row(f, "other", &c->other);
-	fprintf(f, "tlb:tlb_flush events (pages), reclaim:");
-	for (r = 0; r < US_TLB_REASONS; r++)
-		if (c->reclaim.tlb_events[r])
-			fprintf(f, " %s=%llu(%llu)", tlb_reason_names[r],
-				(unsigned long long)c->reclaim.tlb_events[r],
-				(unsigned long long)c->reclaim.tlb_pages[r]);
-	fprintf(f, "\ntlb:tlb_flush events (pages), other:  ");
-	for (r = 0; r < US_TLB_REASONS; r++)
-		if (c->other.tlb_events[r])
-			fprintf(f, " %s=%llu(%llu)", tlb_reason_names[r],
-				(unsigned long long)c->other.tlb_events[r],
-				(unsigned long long)c->other.tlb_pages[r]);
-	fprintf(f, "\nbatch_unmap batches: %llu (%llu pages):",
+	/* try_to_unmap_one() calls: one per folio and VMA reclaim visits. */
+	if (!print_na_line(f, "reclaim unmaps:                     ", na, US_F_UNMAPS)) {
+		for (r = 0; r < US_KINDS; r++) {
+			snprintf(buf, sizeof(buf), "reclaim unmaps, %s folios:", kind_names[r]);
+			fprintf(f, "%-36s%llu", buf,
+				(unsigned long long)sum_array(c->unmaps[r], US_ORDERS));
+			print_orders(f, c->unmaps[r]);
+		}
+	}
+	print_split_table(f, &flushes, na);
+	if (!print_na_line(f, "tlb:tlb_flush events (pages): ", na, US_F_TLB_EVENTS)) {
+		print_tlb_events(f, "tlb:tlb_flush events (pages), reclaim:", &c->reclaim);
+		print_tlb_events(f, "tlb:tlb_flush events (pages), other:  ", &c->other);
+	}
+	print_split_table(f, &queue, na);
+	print_per_unmap(f, c, na);
+	fprintf(f, "batch_unmap batches: %llu (%llu pages):",
 		(unsigned long long)sum_array(c->batches, US_OUTCOMES),
 		(unsigned long long)c->batch_pages);
 	for (r = 0; r < US_OUTCOMES; r++)
@@ -445,7 +620,67 @@ void us_print_attach(FILE *f, const struct us_attach *att, int natt)
 	}
 }
 
+/* "a, b, c": the names of the counters of @field. */
+static void print_keys(FILE *f, int field, const char *sep)
+{
+	int k;
+
+	for (k = 0; k < US_FIELD_KEYS && field_keys[field][k]; k++)
+		fprintf(f, "%s%s", k ? sep : "", field_keys[field][k]);
+}
+
+void us_print_na(FILE *f, const struct us_na *na)
+{
+	bool done[US_FIELDS] = { 0 }, any = false;
+	const char *why;
+	int i, j;
+
+	for (i = 0; i < US_FIELDS; i++) {
+		why = us_na_why(na, i);
+		if (!why || done[i])
+			continue;
+		if (!any)
+			fprintf(f, "counters n/a on this kernel:\n");
+		any = true;
+		fprintf(f, "  ");
+		/* The counters n/a for the same reason, on one line. */
+		for (j = i; j < US_FIELDS; j++) {
+			if (!us_na_why(na, j) || strcmp(na->why[j], why))
+				continue;
+			if (j > i)
+				fprintf(f, ", ");
+			print_keys(f, j, ", ");
+			done[j] = true;
+		}
+		fprintf(f, ": %s\n", why);
+	}
+}
+
 /* --- JSON ------------------------------------------------------------------------ */
+
+/* @s as a JSON string. */
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", (unsigned char)*s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+/* "key":v, or "key":null if this kernel cannot count @field. */
+static void json_u64(FILE *f, const char *key, __u64 v, const struct us_na *na, int field)
+{
+	if (us_na_why(na, field))
+		fprintf(f, "\"%s\":null", key);
+	else
+		fprintf(f, "\"%s\":%llu", key, (unsigned long long)v);
+}
 
 /*
  * Every array of the counters struct becomes an object with named keys
@@ -466,50 +701,89 @@ static void json_named(FILE *f, const char *key, const __u64 *a,
 	fprintf(f, "}");
 }
 
-static void json_flushes(FILE *f, const char *key, const struct us_flushes *fl)
+/* json_named(), or "key":null if this kernel cannot count @field. */
+static void json_named_or_null(FILE *f, const char *key, const __u64 *a,
+			       const char *const *names, const char *prefix, int n,
+			       const struct us_na *na, int field)
 {
-	fprintf(f, "\"%s\":{\"single\":%llu,\"range\":%llu,\"range_pages\":%llu,"
-		"\"full\":%llu,\"deferred\":%llu,\"ptep_clear_flush\":%llu,", key,
-		(unsigned long long)fl->single, (unsigned long long)fl->range,
-		(unsigned long long)fl->range_pages, (unsigned long long)fl->full,
-		(unsigned long long)fl->deferred,
-		(unsigned long long)fl->ptep_clear_flush);
-	json_named(f, "tlb_events", fl->tlb_events, tlb_reason_names, "reason", US_TLB_REASONS);
+	if (us_na_why(na, field))
+		fprintf(f, "\"%s\":null", key);
+	else
+		json_named(f, key, a, names, prefix, n);
+}
+
+/* One place's flushes: struct us_flushes and struct us_flushes_ext in one object. */
+static void json_flushes(FILE *f, const char *key, const struct us_flushes *fl,
+			 const struct us_flushes_ext *x, const struct us_na *na)
+{
+	fprintf(f, "\"%s\":{", key);
+	json_u64(f, "single", fl->single, na, US_F_MM_RANGE);
 	fprintf(f, ",");
-	json_named(f, "tlb_pages", fl->tlb_pages, tlb_reason_names, "reason", US_TLB_REASONS);
+	json_u64(f, "range", fl->range, na, US_F_MM_RANGE);
+	fprintf(f, ",");
+	json_u64(f, "range_pages", fl->range_pages, na, US_F_MM_RANGE);
+	fprintf(f, ",");
+	json_u64(f, "full", fl->full, na, US_F_MM_RANGE);
+	fprintf(f, ",");
+	json_u64(f, "deferred", fl->deferred, na, US_F_DEFERRED);
+	fprintf(f, ",");
+	json_u64(f, "ptep_clear_flush", fl->ptep_clear_flush, na, US_F_PTEP_CLEAR_FLUSH);
+	fprintf(f, ",");
+	json_named_or_null(f, "tlb_events", fl->tlb_events, tlb_reason_names, "reason",
+			   US_TLB_REASONS, na, US_F_TLB_EVENTS);
+	fprintf(f, ",");
+	json_named_or_null(f, "tlb_pages", fl->tlb_pages, tlb_reason_names, "reason",
+			   US_TLB_REASONS, na, US_F_TLB_EVENTS);
+	fprintf(f, ",");
+	json_u64(f, "queued", x->queued, na, US_F_QUEUED);
+	fprintf(f, ",");
+	json_u64(f, "queued_pages", x->queued_pages, na, US_F_QUEUED_PAGES);
+	fprintf(f, ",");
+	json_u64(f, "queued_tlbi_est", x->queued_tlbi_est, na, US_F_QUEUED_TLBI);
+	fprintf(f, ",");
+	json_u64(f, "contpte_unfolds", x->contpte_unfolds, na, US_F_CONTPTE);
 	fprintf(f, "}");
 }
 
-void us_print_json(FILE *f, const struct us_counters *c, double seconds, int pid,
-		   const struct us_attach *att, int natt)
+void us_print_json(FILE *f, const struct us_counters *c, const struct us_na *na,
+		   double seconds, int pid, const struct us_attach *att, int natt)
 {
+	const char *sep = "";
 	char buf[32];
-	int i;
+	int i, k;
 
 	fprintf(f, "{\"schema\":%d,", US_JSON_SCHEMA);
 	if (seconds >= 0)
 		fprintf(f, "\"seconds\":%.3f,", seconds);
 	if (pid)
 		fprintf(f, "\"pid\":%d,", pid);
-	fprintf(f, "\"counters\":{\"reclaim_calls\":%llu,",
-		(unsigned long long)c->reclaim_calls);
-	json_named(f, "split_partial", c->split_partial, NULL, "order", US_ORDERS);
+	fprintf(f, "\"counters\":{");
+	json_u64(f, "reclaim_calls", c->reclaim_calls, na, US_F_RECLAIM_CALLS);
 	fprintf(f, ",");
-	json_named(f, "split_other", c->split_other, NULL, "order", US_ORDERS);
+	json_named_or_null(f, "split_partial", c->split_partial, NULL, "order", US_ORDERS,
+			   na, US_F_SPLITS);
 	fprintf(f, ",");
-	json_flushes(f, "reclaim", &c->reclaim);
+	json_named_or_null(f, "split_other", c->split_other, NULL, "order", US_ORDERS,
+			   na, US_F_SPLITS);
 	fprintf(f, ",");
-	json_flushes(f, "other", &c->other);
+	json_flushes(f, "reclaim", &c->reclaim, &c->reclaim_ext, na);
+	fprintf(f, ",");
+	json_flushes(f, "other", &c->other, &c->other_ext, na);
 	fprintf(f, ",");
 	json_named(f, "batches", c->batches, outcome_names, "outcome", US_OUTCOMES);
 	fprintf(f, ",\"batch_pages\":%llu,", (unsigned long long)c->batch_pages);
 	json_named(f, "batch_flush", c->batch_flush, flush_names, "flush", US_FLUSHES);
-	fprintf(f, ",\"unmaps\":{");
-	for (i = 0; i < US_KINDS; i++) {
-		fprintf(f, "%s", i ? "," : "");
-		json_named(f, kind_names[i], c->unmaps[i], NULL, "order", US_ORDERS);
+	if (us_na_why(na, US_F_UNMAPS)) {
+		fprintf(f, ",\"unmaps\":null");
+	} else {
+		fprintf(f, ",\"unmaps\":{");
+		for (i = 0; i < US_KINDS; i++) {
+			fprintf(f, "%s", i ? "," : "");
+			json_named(f, kind_names[i], c->unmaps[i], NULL, "order", US_ORDERS);
+		}
+		fprintf(f, "}");
 	}
-	fprintf(f, "},\"batch_kinds\":{");
+	fprintf(f, ",\"batch_kinds\":{");
 	for (i = 0; i < US_BU_KINDS; i++)
 		fprintf(f, "%s\"%s\":{\"batches\":%llu,\"pages\":%llu}", i ? "," : "",
 			name_of(bu_kind_names, i, "kind", buf, sizeof(buf)),
@@ -523,6 +797,18 @@ void us_print_json(FILE *f, const struct us_counters *c, double seconds, int pid
 			(unsigned long long)c->referenced[i].young,
 			(unsigned long long)c->referenced[i].pages);
 	fprintf(f, "}}");
+	/* Every null above, by the name of its counter: why. */
+	fprintf(f, ",\"unavailable\":{");
+	for (i = 0; i < US_FIELDS; i++) {
+		if (!us_na_why(na, i))
+			continue;
+		for (k = 0; k < US_FIELD_KEYS && field_keys[i][k]; k++) {
+			fprintf(f, "%s\"%s\":", sep, field_keys[i][k]);
+			json_str(f, na->why[i]);
+			sep = ",";
+		}
+	}
+	fprintf(f, "}");
 	if (att && natt) {
 		fprintf(f, ",\"attach\":[");
 		for (i = 0; i < natt; i++)

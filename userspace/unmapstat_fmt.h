@@ -13,8 +13,12 @@
 #include "unmapstat.h"
 
 #define US_PIN_DIR	"/sys/fs/bpf/unmapstat"
-/* Bumped when a JSON field is renamed, removed or changes meaning. */
-#define US_JSON_SCHEMA	1
+/*
+ * Bumped when a JSON field is renamed, removed or changes meaning.  2: a
+ * counter this kernel cannot provide is null, with its reason in
+ * "unavailable".
+ */
+#define US_JSON_SCHEMA	2
 
 enum us_mode {
 	US_MODE_LIVE = 0,	/* attach, print per interval, summary on exit */
@@ -51,14 +55,21 @@ struct us_attach {
 void us_sum(struct us_counters *out, const struct us_counters *percpu, int ncpu);
 void us_delta(struct us_counters *out, const struct us_counters *now,
 	      const struct us_counters *before);
-void us_print_table(FILE *f, const struct us_counters *c, const char *title);
+/* Why counter @field (enum us_field) is n/a, or NULL if it counts (@na NULL: all do). */
+const char *us_na_why(const struct us_na *na, int field);
+/* The table; a counter @na names prints as n/a with its reason. */
+void us_print_table(FILE *f, const struct us_counters *c, const struct us_na *na,
+		    const char *title);
 /*
- * One JSON object on one line (schema in docs/unmapstat.md): @seconds < 0
- * leaves "seconds" out (--dump), @pid 0 leaves "pid" out, @att the attach
- * points (the summary).
+ * One JSON object on one line (schema in docs/unmapstat.md): a counter @na
+ * names is null, its reason under "unavailable"; @seconds < 0 leaves
+ * "seconds" out (--dump), @pid 0 leaves "pid" out, @att the attach points
+ * (the summary).
  */
-void us_print_json(FILE *f, const struct us_counters *c, double seconds, int pid,
-		   const struct us_attach *att, int natt);
+void us_print_json(FILE *f, const struct us_counters *c, const struct us_na *na,
+		   double seconds, int pid, const struct us_attach *att, int natt);
 void us_print_attach(FILE *f, const struct us_attach *att, int natt);
+/* The counters @na names, with their reasons (nothing if none). */
+void us_print_na(FILE *f, const struct us_na *na);
 
 #endif /* UNMAPSTAT_FMT_H */

@@ -30,7 +30,9 @@
 #   --allow-warn       do not fail on WARN splats (for tests that expect one)
 #   (ARCH=arm64: an arm64 guest from `ARCH=arm64 kernel/build.sh` on
 #   qemu-system-aarch64 -M virt -cpu max, TCG, with Debian's arm64
-#   busybox; --bin and --project's bpftool/jq, host binaries, are left out)
+#   busybox, bpftool and jq (tests/harness/arm64-sysroot.sh unpacks them
+#   into the kernel cache); --project takes build/arm64/;
+#   --bin names a program of that sysroot, e.g. bpftool)
 #   --no-disk          no virtio disks (by default two are made afresh for
 #                      every boot: XFS on /dev/vda mounted at /mnt/xfs, the
 #                      file-folio tests' filesystem, and ext4 on /dev/vdb at
@@ -99,28 +101,39 @@ else
 	ensure_packages qemu-system-x86 busybox-static cpio
 fi
 [ "$disk" = 1 ] && ensure_packages xfsprogs e2fsprogs
+# The project's build for this architecture (the Makefile's BUILD).
+if [ "$arch" = arm64 ]; then
+	bdir=build/arm64
+else
+	bdir=build
+fi
 if [ "$project" = 1 ]; then
-	for f in module/batch_unmap.ko build/bin/unmapstat build/bin/lazyfree-bench build/bin/file-bench \
-		build/bin/jemalloc-bench; do
-		[ -f "$top/$f" ] || die "--project: $f is not built; run make first"
+	for f in module/batch_unmap.ko $bdir/bin/unmapstat $bdir/bin/lazyfree-bench \
+		$bdir/bin/file-bench $bdir/bin/jemalloc-bench; do
+		[ -f "$top/$f" ] || die "--project: $f is not built; run make$([ "$arch" = arm64 ] && echo " ARCH=arm64") first"
 	done
+	# A module built for the other architecture would not load.
+	case "$(readelf -h "$top/module/batch_unmap.ko" | sed -n 's/^ *Machine: *//p')" in
+	AArch64) [ "$arch" = arm64 ] ;;
+	*X86-64) [ "$arch" = x86_64 ] ;;
+	*) false ;;
+	esac || die "--project: module/batch_unmap.ko was not built for $arch; run make$([ "$arch" = arm64 ] && echo " ARCH=arm64") first"
 	files+=("$top/module/batch_unmap.ko:batch_unmap.ko"
 		"$top/tests/vm/guest-lib.sh:guest-lib.sh"
 		"$top/tests/vm/guest-tests.sh:guest-tests.sh"
-		"$top/build/bin/unmapstat" "$top/build/bin/lazyfree-bench"
-		"$top/build/bin/file-bench" "$top/build/bin/jemalloc-bench")
+		"$top/$bdir/bin/unmapstat" "$top/$bdir/bin/lazyfree-bench"
+		"$top/$bdir/bin/file-bench" "$top/$bdir/bin/jemalloc-bench")
 	[ -f "$top/module/batch_unmap_kunit.ko" ] &&
 		files+=("$top/module/batch_unmap_kunit.ko:batch_unmap_kunit.ko")
 	[ -f "$top/tests/vm/kmod/bu_test_delay.ko" ] &&
 		files+=("$top/tests/vm/kmod/bu_test_delay.ko:bu_test_delay.ko")
-	for t in "$top"/build/vm/tests/t_* "$top"/tests/vm/t_*.sh; do
+	for t in "$top/$bdir"/vm/tests/t_* "$top"/tests/vm/t_*.sh; do
 		[ -e "$t" ] && files+=("$t")
 	done
-	[ "$arch" = x86_64 ] && bins+=(bpftool jq)
+	bins+=(bpftool jq)
 fi
-if [ "$arch" = arm64 ] && [ "${#bins[@]}" -gt 0 ]; then
-	warn "ARCH=arm64: leaving out the host binaries ${bins[*]} (x86-64)"
-	bins=()
+if [ "$arch" = arm64 ]; then
+	sysroot="$("$here/arm64-sysroot.sh")"
 fi
 if [ -z "$kdir" ]; then
 	kdir="$("$top/kernel/build.sh")"
@@ -138,17 +151,8 @@ root="$out/root"
 rm -rf "$root"
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,root,etc,vm/bin}
 if [ "$arch" = arm64 ]; then
-	# Debian's static arm64 busybox, unpacked once into the build dir.
-	bbdir="$top/build/arm64-busybox"
-	if [ ! -x "$bbdir/bin/busybox" ]; then
-		mkdir -p "$bbdir"
-		dpkg --print-foreign-architectures | grep -qx arm64 ||
-			die "ARCH=arm64 needs Debian's arm64 packages: dpkg --add-architecture arm64 && apt-get update"
-		(cd "$bbdir" && apt-get download -q busybox-static:arm64 >/dev/null 2>&1) ||
-			die "cannot download busybox-static:arm64 (apt-get update first?)"
-		dpkg-deb -x "$bbdir"/busybox-static_*_arm64.deb "$bbdir" && rm -f "$bbdir"/*.deb
-	fi
-	cp "$bbdir/bin/busybox" "$root/bin/busybox"
+	# Debian's static arm64 busybox, from the arm64 packages' sysroot.
+	cp "$sysroot/bin/busybox" "$root/bin/busybox"
 else
 	cp /bin/busybox "$root/bin/busybox"
 fi
@@ -174,7 +178,36 @@ for f in "${files[@]}"; do
 	mkdir -p "$(dirname "$root/vm/$dest")"
 	cp -a "$src" "$root/vm/$dest"
 done
+# arm64_libs FILE: the arm64 loader and the libraries FILE needs, with what
+# they need, from the sysroot into the guest's multiarch directory (where
+# Debian's loader looks without an ld.so.cache).
+arm64_libs() {
+	local lib path
+	[ -e "$root/lib/ld-linux-aarch64.so.1" ] ||
+		install -D -m 0755 "$(readlink -f "$sysroot/lib/ld-linux-aarch64.so.1")" \
+			"$root/lib/ld-linux-aarch64.so.1"
+	for lib in $(readelf -d "$1" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'); do
+		[ -e "$root/lib/aarch64-linux-gnu/$lib" ] && continue
+		path=""
+		for d in lib/aarch64-linux-gnu usr/lib/aarch64-linux-gnu; do
+			[ -e "$sysroot/$d/$lib" ] && path="$sysroot/$d/$lib" && break
+		done
+		[ -n "$path" ] || die "$(basename "$1") needs $lib, which is not in $sysroot"
+		install -D -m 0755 "$(readlink -f "$path")" "$root/lib/aarch64-linux-gnu/$lib"
+		arm64_libs "$path"
+	done
+}
 for b in "${bins[@]}"; do
+	if [ "$arch" = arm64 ]; then
+		src=""
+		for d in usr/sbin usr/bin sbin bin; do
+			[ -x "$sysroot/$d/$b" ] && src="$sysroot/$d/$b" && break
+		done
+		[ -n "$src" ] || die "--bin $b: not in the arm64 sysroot $sysroot"
+		install -D -m 0755 "$src" "$root/usr/bin/$b"
+		arm64_libs "$src"
+		continue
+	fi
 	src="$(command -v "$b")" || die "--bin $b: not found on this machine"
 	install -D -m 0755 "$src" "$root/usr/bin/$(basename "$src")"
 	# The dynamic loader and every library ldd resolves, at the same paths.

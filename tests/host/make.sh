@@ -30,6 +30,18 @@ done
 grep -q 'GNU GENERAL PUBLIC LICENSE' LICENSE && grep -q 'Version 2, June 1991' LICENSE &&
 	pass "license_is_gpl2" || fail "license_is_gpl2" "LICENSE is not the GPL-2.0 text"
 
+# --- ARCH: x86_64 (default) or arm64, anything else refused before a build -----------
+out="$(mk ARCH=sparc64 version)"
+[ $? -ne 0 ] && grep -q "ARCH must be x86_64 or arm64, not 'sparc64'" <<<"$out" &&
+	pass "bad_arch_is_refused" || fail "bad_arch_is_refused" "got: $out"
+out="$(mk -B -n ARCH=arm64 userspace tests)"
+if grep -q 'aarch64-linux-gnu-gcc' <<<"$out" && grep -q "$top/build/arm64/bin/unmapstat" <<<"$out" &&
+	grep -q -- '-D__TARGET_ARCH_arm64' <<<"$out" && ! grep -q "$top/build/bin/" <<<"$out"; then
+	pass "arch_arm64_cross_builds_into_build_arm64"
+else
+	fail "arch_arm64_cross_builds_into_build_arm64" "$(head -n 5 <<<"$out")"
+fi
+
 # --- install / uninstall into a DESTDIR ------------------------------------------
 d="$tmp/root"
 if mk install DESTDIR="$d" PREFIX=/usr >"$tmp/install.log" &&

@@ -146,11 +146,16 @@ static void test_sum_delta(void)
 	percpu[1].unmaps[US_KIND_FILE][4] = 3;
 	percpu[2].referenced[US_BU_KINDS - 1].pages = 16;
 	percpu[1].referenced[US_BU_KINDS - 1].pages = 1;
+	percpu[0].reclaim_ext.queued = 16;
+	percpu[1].reclaim_ext.queued = 16;
+	percpu[2].other_ext.contpte_unfolds = 4;
+	percpu[0].other_ext.contpte_unfolds = 1;
 	us_sum(&sum, percpu, 3);
 	result(sum.split_partial[4] == 12 && sum.reclaim.single == 3 &&
 	       sum.other.tlb_pages[5] == 11 && sum.batch_flush[2] == 1 &&
 	       sum.unmaps[US_KIND_FILE][4] == 5 && sum.unmaps[US_KIND_ANON][4] == 0 &&
 	       sum.referenced[US_BU_KINDS - 1].pages == 17 &&
+	       sum.reclaim_ext.queued == 32 && sum.other_ext.contpte_unfolds == 5 &&
 	       sum.reclaim_calls == 0, "sum_over_cpus");
 
 	later = sum;
@@ -158,8 +163,10 @@ static void test_sum_delta(void)
 	later.batch_pages += 16;
 	later.batch_kinds[BU_KIND_LAZYFREE].batches += 1;
 	later.referenced[US_BU_KINDS - 1].young += 2;
+	later.other_ext.contpte_unfolds += 3;
 	us_delta(&delta, &later, &sum);
 	result(delta.split_partial[4] == 4 && delta.batch_pages == 16 &&
+	       delta.other_ext.contpte_unfolds == 3 && delta.reclaim_ext.queued == 0 &&
 	       delta.batch_kinds[BU_KIND_LAZYFREE].batches == 1 &&
 	       delta.referenced[US_BU_KINDS - 1].young == 2 &&
 	       delta.unmaps[US_KIND_FILE][4] == 0 &&
@@ -180,12 +187,12 @@ static char *capture(void (*fn)(FILE *, const struct us_counters *),
 
 static void json_plain(FILE *f, const struct us_counters *c)
 {
-	us_print_json(f, c, -1, 0, NULL, 0);
+	us_print_json(f, c, NULL, -1, 0, NULL, 0);
 }
 
 static void table_plain(FILE *f, const struct us_counters *c)
 {
-	us_print_table(f, c, "title");
+	us_print_table(f, c, NULL, "title");
 }
 
 static void test_output(void)
@@ -222,7 +229,7 @@ static void test_output(void)
 	c.referenced[BU_KIND_FILE].pages = 160;
 
 	s = capture(json_plain, &c);
-	result(!strncmp(s, "{\"schema\":1,\"counters\":{", 24) &&
+	result(!strncmp(s, "{\"schema\":2,\"counters\":{", 24) &&
 	       strstr(s, "\"split_partial\":{\"order0\":0,\"order1\":0,\"order2\":0,"
 		      "\"order3\":0,\"order4\":2048,\"order5\":0,") &&
 	       strstr(s, "\"order9\":0}") &&
@@ -251,12 +258,13 @@ static void test_output(void)
 	       strstr(s, "\"batch_kinds\":{\"lazyfree\":{\"batches\":64,\"pages\":1024},"
 		      "\"file\":{\"batches\":6,\"pages\":96}},") &&
 	       strstr(s, "\"referenced\":{\"lazyfree\":{\"runs\":0,\"young\":0,\"pages\":0},"
-		      "\"file\":{\"runs\":10,\"young\":4,\"pages\":160}}}}\n"),
+		      "\"file\":{\"runs\":10,\"young\":4,\"pages\":160}}},"
+		      "\"unavailable\":{}}\n"),
 	       "json_counts_by_folio_kind");
 	free(s);
 
 	f = open_memstream(&buf, &len);
-	us_print_json(f, &c, 1.5, 42, att, 2);
+	us_print_json(f, &c, NULL, 1.5, 42, att, 2);
 	fclose(f);
 	result(strstr(buf, "\"seconds\":1.500") && strstr(buf, "\"pid\":42,") &&
 	       strstr(buf, "{\"what\":\"deferred_split_folio\",\"how\":\"fentry\"}") &&
@@ -288,10 +296,154 @@ static void test_output(void)
 	free(buf);
 }
 
+/* Capture one output function's text. */
+#define CAPTURE(buf, call)						\
+	do {								\
+		size_t len_ = 0;					\
+		FILE *f = open_memstream(&(buf), &len_);		\
+									\
+		call;							\
+		fclose(f);						\
+	} while (0)
+
+#define WHY_MM_RANGE	"no flush_tlb_mm_range() in this kernel: arm64 flushes the TLB inline"
+#define WHY_TLB_EVENTS	"no tlb:tlb_flush tracepoint: it is x86's"
+#define WHY_QUEUED	"not counted where flush_tlb_mm_range() is (x86)"
+#define WHY_CONTPTE	"no contpte on x86"
+
+/*
+ * A counter the kernel cannot provide is n/a with its reason (text) or
+ * null with its reason under "unavailable" (JSON), never 0; the others
+ * are printed as ever.
+ */
+static void test_na(void)
+{
+	struct us_na arm64 = { 0 }, x86 = { 0 }, broken = { 0 };
+	struct us_counters c;
+	char *s = NULL;
+
+	/* arm64: the flushes are inline; the queue and the unfolds count. */
+	snprintf(arm64.why[US_F_MM_RANGE], US_NA_LEN, "%s", WHY_MM_RANGE);
+	snprintf(arm64.why[US_F_TLB_EVENTS], US_NA_LEN, "%s", WHY_TLB_EVENTS);
+	/* x86: no contpte; its flushes are counted where they happen. */
+	snprintf(x86.why[US_F_QUEUED], US_NA_LEN, "%s", WHY_QUEUED);
+	snprintf(x86.why[US_F_QUEUED_PAGES], US_NA_LEN, "%s", WHY_QUEUED);
+	snprintf(x86.why[US_F_QUEUED_TLBI], US_NA_LEN, "%s", WHY_QUEUED);
+	snprintf(x86.why[US_F_CONTPTE], US_NA_LEN, "%s", WHY_CONTPTE);
+	/* Attach failures, and a reason JSON must escape. */
+	snprintf(broken.why[US_F_SPLITS], US_NA_LEN, "deferred_split_folio not attached (x)");
+	snprintf(broken.why[US_F_UNMAPS], US_NA_LEN, "a \"quoted\" \\ reason");
+	snprintf(broken.why[US_F_RECLAIM_CALLS], US_NA_LEN, "shrink_folio_list gone");
+
+	/* 64 lazyfree 64K folios reclaimed on arm64, stock path. */
+	memset(&c, 0, sizeof(c));
+	c.reclaim_calls = 1;
+	c.split_partial[4] = 64;
+	c.unmaps[US_KIND_LAZYFREE][4] = 64;
+	c.reclaim.single = 99;	/* what the kernel cannot have counted: never shown */
+	c.reclaim.deferred = 5;
+	c.other.ptep_clear_flush = 14;
+	c.reclaim_ext.queued = 1024;
+	c.reclaim_ext.queued_pages = 1024;
+	c.reclaim_ext.queued_tlbi_est = 1024;
+	c.reclaim_ext.contpte_unfolds = 64;
+	c.other_ext.contpte_unfolds = 3;
+
+	CAPTURE(s, us_print_json(f, &c, &arm64, -1, 0, NULL, 0));
+	result(strstr(s, "\"reclaim\":{\"single\":null,\"range\":null,\"range_pages\":null,"
+		      "\"full\":null,\"deferred\":5,\"ptep_clear_flush\":0,\"tlb_events\":null,"
+		      "\"tlb_pages\":null,\"queued\":1024,\"queued_pages\":1024,"
+		      "\"queued_tlbi_est\":1024,\"contpte_unfolds\":64}") &&
+	       strstr(s, "\"other\":{\"single\":null,") &&
+	       strstr(s, "\"ptep_clear_flush\":14,\"tlb_events\":null,") &&
+	       strstr(s, "\"contpte_unfolds\":3},\"batches\":{") &&
+	       strstr(s, "}},\"unavailable\":{\"single\":\"" WHY_MM_RANGE "\",\"range\":\""
+		      WHY_MM_RANGE "\",\"range_pages\":\"" WHY_MM_RANGE "\",\"full\":\""
+		      WHY_MM_RANGE "\",\"tlb_events\":\"" WHY_TLB_EVENTS "\",\"tlb_pages\":\""
+		      WHY_TLB_EVENTS "\"}}\n") && !strstr(s, "99"),
+	       "json_na_counters_are_null_with_a_reason_arm64");
+	free(s);
+
+	CAPTURE(s, us_print_json(f, &c, &x86, -1, 0, NULL, 0));
+	result(strstr(s, "\"reclaim\":{\"single\":99,\"range\":0,\"range_pages\":0,"
+		      "\"full\":0,\"deferred\":5,\"ptep_clear_flush\":0,\"tlb_events\":{") &&
+	       strstr(s, "\"queued\":null,\"queued_pages\":null,\"queued_tlbi_est\":null,"
+		      "\"contpte_unfolds\":null}") &&
+	       strstr(s, "\"unavailable\":{\"queued\":\"" WHY_QUEUED "\",\"queued_pages\":\""
+		      WHY_QUEUED "\",\"queued_tlbi_est\":\"" WHY_QUEUED "\",\"contpte_unfolds\":\""
+		      WHY_CONTPTE "\"}}\n") && !strstr(s, "1024"),
+	       "json_na_counters_are_null_with_a_reason_x86");
+	free(s);
+
+	CAPTURE(s, us_print_json(f, &c, &broken, -1, 0, NULL, 0));
+	result(strstr(s, "\"counters\":{\"reclaim_calls\":null,\"split_partial\":null,"
+		      "\"split_other\":null,\"reclaim\":{") &&
+	       strstr(s, "\"unmaps\":null,\"batch_kinds\":{") &&
+	       strstr(s, "\"unavailable\":{\"reclaim_calls\":\"shrink_folio_list gone\","
+		      "\"split_partial\":\"deferred_split_folio not attached (x)\","
+		      "\"split_other\":\"deferred_split_folio not attached (x)\","
+		      "\"unmaps\":\"a \\\"quoted\\\" \\\\ reason\"}}\n"),
+	       "json_na_whole_groups_and_escaped_reasons");
+	free(s);
+
+	CAPTURE(s, us_print_table(f, &c, &arm64, NULL));
+	result(strstr(s, "\nTLB flushes      1-page      range  range-pages     full   deferred"
+		      "  per-PTE-clr\n"
+		      "  reclaim           n/a        n/a          n/a      n/a          5"
+		      "            0\n"
+		      "  other             n/a        n/a          n/a      n/a          0"
+		      "           14\n"
+		      "  1-page, range, range-pages, full: n/a (" WHY_MM_RANGE ")\n"
+		      "tlb:tlb_flush events (pages): n/a (" WHY_TLB_EVENTS ")\n"
+		      "TLB queue        queued queued-pages   TLBI-est contpte-unfolds\n"
+		      "  reclaim          1024         1024       1024              64\n"
+		      "  other               0            0          0               3\n"
+		      "per reclaim unmap (64): deferred=0.08 per-PTE-clr=0.00 queued=16.00 "
+		      "TLBI-est=16.00 contpte-unfolds=1.00\nbatch_unmap batches: ") &&
+	       !strstr(s, "99"), "table_na_columns_and_reasons_arm64");
+	free(s);
+
+	CAPTURE(s, us_print_table(f, &c, &x86, NULL));
+	result(strstr(s, "\n  reclaim            99          0            0        0          5"
+		      "            0\n") &&
+	       strstr(s, "\ntlb:tlb_flush events (pages), reclaim:\n"
+		      "tlb:tlb_flush events (pages), other:  \n"
+		      "TLB queue (queued, queued-pages, TLBI-est): n/a (" WHY_QUEUED ")\n"
+		      "TLB queue (contpte-unfolds): n/a (" WHY_CONTPTE ")\n"
+		      "per reclaim unmap (64): 1-page=1.55 range=0.00 full=0.00 deferred=0.08 "
+		      "per-PTE-clr=0.00\n") && !strstr(s, "1024"),
+	       "table_na_tables_and_reasons_x86");
+	free(s);
+
+	CAPTURE(s, us_print_table(f, &c, &broken, NULL));
+	result(strstr(s, "reclaim passes (shrink_folio_list): n/a (shrink_folio_list gone)\n"
+		      "deferred splits, partially mapped:  n/a (deferred_split_folio not "
+		      "attached (x))\n"
+		      "reclaim unmaps:                     n/a (a \"quoted\" \\ reason)\n"
+		      "TLB flushes") &&
+	       !strstr(s, "per reclaim unmap"), "table_na_whole_groups");
+	free(s);
+
+	CAPTURE(s, us_print_na(f, &arm64));
+	result(!strcmp(s, "counters n/a on this kernel:\n"
+		       "  single, range, range_pages, full: " WHY_MM_RANGE "\n"
+		       "  tlb_events, tlb_pages: " WHY_TLB_EVENTS "\n"),
+	       "na_report_names_counters_and_reasons");
+	free(s);
+	CAPTURE(s, us_print_na(f, NULL); us_print_na(f, &(struct us_na){ 0 }));
+	result(!strcmp(s, ""), "na_report_empty_when_all_count");
+	free(s);
+	result(us_na_why(NULL, US_F_CONTPTE) == NULL && us_na_why(&x86, US_F_MM_RANGE) == NULL &&
+	       !strcmp(us_na_why(&x86, US_F_CONTPTE), WHY_CONTPTE) &&
+	       us_na_why(&x86, US_FIELDS) == NULL && us_na_why(&x86, -1) == NULL,
+	       "na_why_lookup");
+}
+
 int main(void)
 {
 	test_args();
 	test_sum_delta();
 	test_output();
+	test_na();
 	return failed ? 1 : 0;
 }

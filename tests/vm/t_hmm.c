@@ -241,6 +241,21 @@ int main(void)
 		vt_skip("hmm_device_exclusive_lazyfree_reclaim", "no 64K mTHP");
 		return vt_exit();
 	}
+#ifdef __aarch64__
+	/*
+	 * A stock 6.12 bug, seen here with the module unloaded (the "off"
+	 * run): folio_referenced_one() clears the young bit of every entry the
+	 * walk finds, and the walk finds device-exclusive entries too.  On
+	 * arm64 the access flag, PTE bit 10, is bit 4 of a swap entry's type:
+	 * the entry becomes a swap entry of type 13 instead of 29, and the
+	 * next access refaults forever ("get_swap_device: Bad swap file
+	 * entry").  x86 keeps no type bits there.  The module declines
+	 * non-present entries and neither causes nor prevents it.
+	 */
+	vt_skip("hmm_device_exclusive_lazyfree_reclaim",
+		"arm64: stock 6.12 turns the device-exclusive entry into a bad swap entry (folio_referenced_one() clears PTE bit 10), docs/arm64.md");
+	return vt_exit();
+#endif
 	mthp_only(64);
 	pin_cpu(0);
 	if (module_loaded())

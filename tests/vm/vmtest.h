@@ -499,16 +499,8 @@ static inline void lazyfree_reclaim(struct lazyfree_run *r, unsigned int seed)
 		return;
 	}
 	fill(p, len, seed);
-	if (r->pte_mapped_2m) {
-		size_t off;
-
-		/* mprotect one page there and back: the PMD is split. */
-		for (off = 0; off < len; off += PMD_SIZE_) {
-			if (mprotect(p + off, PAGE, PROT_READ) ||
-			    mprotect(p + off, PAGE, PROT_READ | PROT_WRITE))
-				r->err = errno;
-		}
-	}
+	if (r->pte_mapped_2m && mm_split_pmd_mappings(p, len))
+		r->err = errno;
 	r->folios_found = mm_count_folios(p, len, r->folio_kb);
 	if (madvise(p, len, MADV_FREE)) {
 		r->err = errno;

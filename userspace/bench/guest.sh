@@ -91,7 +91,7 @@ if [ "$FILE_SIZE" != 0 ]; then
 fi
 n=0
 
-echo "E {\"kernel\":\"$(uname -r)\",\"cpus\":$(grep -c ^processor /proc/cpuinfo),\"tlb_single_page_flush_ceiling\":$(cat $CEIL 2>/dev/null || echo null),\"region\":\"$REGION\",\"rounds\":$ROUNDS,\"probe_rounds\":$PROBE_ROUNDS,\"iterations\":$ITER,\"touch_threads\":\"$TOUCH\",\"policies\":\"$POLICIES\",\"sizes\":\"$SIZES\",\"ref\":$REF,\"native\":${NATIVE:-0},\"file_size\":\"$FILE_SIZE\",\"file_dir\":\"$FILE_DIR\",\"file_fs\":\"$(awk -v d="$FILE_DIR" '$2 == d { print $3 }' /proc/mounts)\"}"
+echo "E {\"kernel\":\"$(uname -r)\",\"arch\":\"$(uname -m)\",\"cpus\":$(grep -c ^processor /proc/cpuinfo),\"tlb_single_page_flush_ceiling\":$(cat $CEIL 2>/dev/null || echo null),\"region\":\"$REGION\",\"rounds\":$ROUNDS,\"probe_rounds\":$PROBE_ROUNDS,\"iterations\":$ITER,\"touch_threads\":\"$TOUCH\",\"policies\":\"$POLICIES\",\"sizes\":\"$SIZES\",\"ref\":$REF,\"native\":${NATIVE:-0},\"file_size\":\"$FILE_SIZE\",\"file_dir\":\"$FILE_DIR\",\"file_fs\":\"$(awk -v d="$FILE_DIR" '$2 == d { print $3 }' /proc/mounts)\"}"
 
 param() {	# param <name> <value>
 	echo "$2" >"$PARAMS/$1" || { echo "# cannot set batch_unmap $1=$2"; exit 1; }

@@ -40,7 +40,16 @@ def counted($m): runs("counted"; $m) as $rs | if ($rs | length) == 0 then null e
 		deferred: per_folio($rs; .unmapstat.reclaim.deferred)
 	} end),
 	split_partial_per_folio: (if any($rs[]; .unmapstat == null) then null
-		else per_folio($rs; .unmapstat.split_partial | add) end)
+		else per_folio($rs; .unmapstat.split_partial | add) end),
+	# arm64 (unmapstat schema 2; null where the kernel has no such point):
+	# deferred flush requests, the TLBIs they cost (an estimate without
+	# range TLBIs) and contpte blocks unfolded, in reclaim.
+	tlb_per_folio: (if any($rs[]; .unmapstat == null) then null else {
+		queued: per_folio($rs; .unmapstat.reclaim.queued),
+		queued_pages: per_folio($rs; .unmapstat.reclaim.queued_pages),
+		tlbi_est: per_folio($rs; .unmapstat.reclaim.queued_tlbi_est),
+		contpte_unfolds: per_folio($rs; .unmapstat.reclaim.contpte_unfolds)
+	} end)
 } end;
 
 def side($m): runs("timed"; $m) as $rs | if ($rs | length) == 0 then null else {

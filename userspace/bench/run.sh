@@ -40,9 +40,17 @@ else
 	: "${ROUNDS:=5}" "${ITER:=3}" "${REGION:=64M}" "${PROBE_ROUNDS:=1}"
 fi
 : "${REF:=0}"
-: "${SIZES:=4K 16K 64K 256K 1M 2M-pte 2M}" "${TOUCH:=0}" "${POLICIES=range pages}"
+: "${SIZES:=4K 16K 64K 256K 1M 2M-pte 2M}" "${TOUCH:=0}"
+# arm64 reclaim always defers its flushes: the policies (for flushes done
+# at once) never apply there.
+case "${ARCH:-x86_64}" in arm64|aarch64) : "${POLICIES=}" ;; *) : "${POLICIES=range pages}" ;; esac
 : "${NATIVE:=0}" "${BENCH_CPU:=0}"
-out="${OUT:-$top/build/bench}"
+# ARCH=arm64 (make bench ARCH=arm64): the arm64 guest, results apart.
+arm64=""
+case "${ARCH:-x86_64}" in arm64|aarch64) arm64=1 ;; esac
+[ -n "$arm64" ] && [ "${NATIVE:-0}" = 1 ] &&
+	die "ARCH=arm64 runs the arm64 guest under QEMU; it does not combine with NATIVE=1"
+out="${OUT:-$top/build${arm64:+/arm64}/bench}"
 case "$ROUNDS$ITER$BENCH_CPU$PROBE_ROUNDS" in
 *[!0-9]*) die "ROUNDS, PROBE_ROUNDS, ITER and BENCH_CPU must be numbers" ;;
 esac
@@ -211,7 +219,7 @@ def po: if . == null or .probe_overhead == null then "-" else "\(.probe_overhead
 {
 	echo
 	echo "batch_unmap benchmark: MADV_PAGEOUT of $REGION lazyfree memory"
-	jq -r '"kernel \(.environment.kernel), \(.environment.cpus) CPUs\(if .native then "" else " (TCG)" end), tlb_single_page_flush_ceiling \(.environment.tlb_single_page_flush_ceiling)"' "$out/results.json"
+	jq -r '"kernel \(.environment.kernel) \(.environment.arch // ""), \(.environment.cpus) CPUs\(if .native then "" else " (TCG)" end)\(if .environment.tlb_single_page_flush_ceiling then ", tlb_single_page_flush_ceiling \(.environment.tlb_single_page_flush_ceiling)" else "" end)"' "$out/results.json"
 	echo "Times: $ROUNDS rounds x $ITER iterations, every mode once per round in alternating order, nothing"
 	echo "attached to the kernel (no BPF, kprobes or tracing); ms, median [min-max] over all iterations."
 	if [ "$REF" = 1 ]; then
@@ -251,6 +259,24 @@ def po: if . == null or .probe_overhead == null then "-" else "\(.probe_overhead
 		while IFS=$'\t' read -r a b c d e f; do
 			printf '%-7s %5s %17s %8s %20s %22s\n' "$a" "$b" "$c" "$d" "$e" "$f"
 		done
+	# arm64: what carries over from an emulator, per folio (counted phase).
+	if jq -e '[.sizes[] | (.off, .on) | .counted.tlb_per_folio.tlbi_est // empty] | length > 0' \
+		"$out/results.json" >/dev/null; then
+		echo
+		echo "arm64, per folio in reclaim (counted phase, unmapstat pinned), off/on: deferred flush"
+		echo "requests (set_tlb_ubc_flush_pending), the TLBIs they issue (estimate: one per page, one"
+		echo "per range of MAX_DVM_OPS pages or more), contpte blocks unfolded (__contpte_try_unfold)"
+		printf '%-7s %5s %18s %18s %18s\n' "folio" "touch" "requests off/on" "TLBIs off/on" "unfolds off/on"
+		jq -r '.sizes[] | [.size, .touch,
+			([.off, .on] | map(.counted.tlb_per_folio.queued // "-" | tostring) | join("/")),
+			([.off, .on] | map(.counted.tlb_per_folio.tlbi_est // "-" | tostring) | join("/")),
+			([.off, .on] | map(.counted.tlb_per_folio.contpte_unfolds // "-" | tostring) | join("/"))]
+			| @tsv' "$out/results.json" |
+			while IFS=$'\t' read -r a b c d e; do
+				printf '%-7s %5s %18s %18s %18s\n' "$a" "$b" "$c" "$d" "$e"
+			done
+		echo "These counts carry over to arm64 hardware; the times above do not."
+	fi
 	if jq -e '[.sizes[].policies | keys[]] | length > 0' "$out/results.json" >/dev/null; then
 		echo
 		echo "Flush policies (pmd=0 for 2M PMD-mapped): off/<side> median ratio (timed), flush calls per folio (counted)"
