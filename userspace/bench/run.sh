@@ -289,7 +289,8 @@ def po: if . == null or .probe_overhead == null then "-" else "\(.probe_overhead
 			while IFS=$'\t' read -r a b c d e f; do
 				printf '%-7s %5s %16s %16s %16s %16s\n' "$a" "$b" "$c" "$d" "$e" "$f"
 			done
-		echo "x86 flushes a range of more than tlb_single_page_flush_ceiling pages as a full TLB flush"
+		[ -n "$arm64" ] ||
+			echo "x86 flushes a range of more than tlb_single_page_flush_ceiling pages as a full TLB flush"
 	fi
 	if jq -e '.file != null' "$out/results.json" >/dev/null; then
 		echo
