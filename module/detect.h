@@ -120,10 +120,21 @@ static inline unsigned int bu_batch_limit(struct folio *folio,
 }
 
 /*
+ * The raw entry: the detector compares entries with young, dirty and the
+ * contiguous bit masked, so arm64's ptep_get(), which gathers young and
+ * dirty over a whole contiguous block (16 reads per entry), is not needed.
+ */
+#ifdef CONFIG_ARM64
+#define bu_ptep_get(ptep)	__ptep_get(ptep)
+#else
+#define bu_ptep_get(ptep)	ptep_get(ptep)
+#endif
+
+/*
  * A PTE with the bits that may differ within a batch cleared: dirty, young
  * and, on arm64, the contiguous bit.  Folded or not, a contpte block maps
- * the same pages: the batch helpers unfold only partial blocks at its ends
- * and set_ptes() folds again on restore.
+ * the same pages: the batch helpers unfold only partial blocks at its ends,
+ * and set_ptes() on restore folds each whole block the batch covers.
  */
 static inline pte_t bu_pte_norm(pte_t pte)
 {
@@ -151,7 +162,7 @@ static inline unsigned int bu_pte_batch(pte_t *ptep, pte_t first,
 	unsigned int nr;
 
 	for (nr = 1; nr < max; nr++) {
-		pte_t pte = ptep_get(ptep + nr);
+		pte_t pte = bu_ptep_get(ptep + nr);
 
 		expect = pte_advance_pfn(expect, 1);
 		if (!pte_same(bu_pte_norm(pte), expect) || pte_unused(pte))

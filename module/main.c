@@ -370,6 +370,16 @@ static enum ttu_hook_result bu_unmap_batch(struct ttu_hook_args *args,
 
 	outcome = bu_verdict(folio, vma);
 	if (outcome != BU_OUTCOME_DISCARD) {
+		/*
+		 * arm64: set_ptes() of a batch folds each whole contiguous
+		 * block in it, also one that was unfolded, whose 4K entries
+		 * other CPUs may still cache while the flush is only queued
+		 * (its TLBIs complete at reclaim's try_to_unmap_flush()).
+		 * Break-before-make wants the invalidation complete before a
+		 * block changes size: complete it now (restores are rare).
+		 */
+		if (IS_ENABLED(CONFIG_ARM64) && flush == BU_FLUSH_DEFERRED)
+			flush_tlb_range(vma, start, start + nr * PAGE_SIZE);
 		set_ptes(mm, start, ptep, pteval, nr);
 		/* Re-dirtied: keep the data, swap it out. */
 		if (outcome == BU_OUTCOME_RESTORE_DIRTY)
@@ -566,17 +576,17 @@ decline:
 
 /*
  * How many of the @left PTEs from @ptep (mapping @addr on) one
- * ptep_test_and_clear_young() tests and clears: on arm64, a whole
- * contiguous block when @ptep starts one (contpte_ptep_test_and_clear_young()
- * covers the block: the batch never needs to visit its other entries).
+ * ptep_test_and_clear_young() tests and clears: on arm64, the rest of a
+ * contiguous block (contpte_ptep_test_and_clear_young() covers the whole
+ * block: the run never needs to visit its other entries).
  */
 static inline unsigned int bu_young_span(pte_t *ptep, unsigned long addr,
 					 unsigned int left)
 {
 #ifdef CONFIG_ARM64
-	if (left >= CONT_PTES && IS_ALIGNED(addr, CONT_PTE_SIZE) &&
-	    pte_valid_cont(__ptep_get(ptep)))
-		return CONT_PTES;
+	if (pte_valid_cont(__ptep_get(ptep)))
+		return min_t(unsigned int, left,
+			     CONT_PTES - ((addr >> PAGE_SHIFT) & (CONT_PTES - 1)));
 #endif
 	return 1;
 }
@@ -623,7 +633,16 @@ static int bu_referenced(struct ttu_hook_args *args)
 					       addr + i * PAGE_SIZE, nr - i))
 		young |= ptep_test_and_clear_young(vma, addr + i * PAGE_SIZE,
 						   pvmw->pte + i);
-#ifndef CONFIG_X86
+#if defined(CONFIG_ARM64)
+	/*
+	 * A contiguous block at either end of the run had all its young bits
+	 * cleared, also outside the run: flush all of it, as
+	 * contpte_ptep_clear_flush_young() does.
+	 */
+	if (young)
+		flush_tlb_range(vma, ALIGN_DOWN(addr, CONT_PTE_SIZE),
+				ALIGN(addr + nr * PAGE_SIZE, CONT_PTE_SIZE));
+#elif !defined(CONFIG_X86)
 	if (young)
 		flush_tlb_range(vma, addr, addr + nr * PAGE_SIZE);
 #endif
