@@ -379,7 +379,8 @@ static enum ttu_hook_result bu_unmap_batch(struct ttu_hook_args *args,
 		 * block changes size: complete it now (restores are rare).
 		 */
 		if (IS_ENABLED(CONFIG_ARM64) && flush == BU_FLUSH_DEFERRED)
-			flush_tlb_range(vma, start, start + nr * PAGE_SIZE);
+			try_to_unmap_flush_range(vma, start,
+						 start + nr * PAGE_SIZE);
 		set_ptes(mm, start, ptep, pteval, nr);
 		/* Re-dirtied: keep the data, swap it out. */
 		if (outcome == BU_OUTCOME_RESTORE_DIRTY)
