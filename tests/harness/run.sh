@@ -182,7 +182,7 @@ done
 # they need, from the sysroot into the guest's multiarch directory (where
 # Debian's loader looks without an ld.so.cache).
 arm64_libs() {
-	local lib path
+	local lib path d
 	[ -e "$root/lib/ld-linux-aarch64.so.1" ] ||
 		install -D -m 0755 "$(readlink -f "$sysroot/lib/ld-linux-aarch64.so.1")" \
 			"$root/lib/ld-linux-aarch64.so.1"
