@@ -1368,10 +1368,7 @@ static void on_signal(int sig)
 static int check_rights(const struct opts *o)
 {
 	char path[4200], *slash;
-	struct dirent *de;
 	unsigned int i;
-	int ret = 0;
-	DIR *d;
 
 	if (o->memcg) {
 		snprintf(path, sizeof(path), "%s", o->cgroup);
@@ -1393,20 +1390,12 @@ static int check_rights(const struct opts *o)
 			return 1;
 		}
 	}
-	d = opendir(THP_DIR);
-	while (d && !ret && (de = readdir(d))) {
-		if (strncmp(de->d_name, "hugepages-", 10))
-			continue;
-		snprintf(path, sizeof(path), THP_DIR "/%s/enabled", de->d_name);
-		if (faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) && errno != ENOENT) {
-			fprintf(stderr, PROG ": cannot write %s (%s): -f needs root\n", path,
-				strerror(errno));
-			ret = 1;
-		}
+	if (mthp_writable(path, sizeof(path))) {
+		fprintf(stderr, PROG ": cannot write %s (%s): -f needs root\n", path,
+			strerror(errno));
+		return 1;
 	}
-	if (d)
-		closedir(d);
-	return ret;
+	return 0;
 }
 
 static long long read_ll(const char *path)

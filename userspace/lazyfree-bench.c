@@ -368,9 +368,6 @@ bad_size:
 static int check_rights(void)
 {
 	char path[512];
-	struct dirent *de;
-	int ret = 0;
-	DIR *d;
 
 	if (cli_has_cap(CAP_SYS_ADMIN) == 0) {
 		fprintf(stderr, PROG ": missing CAP_SYS_ADMIN: /proc/self/pagemap shows page "
@@ -383,20 +380,12 @@ static int check_rights(void)
 			" as root (or with CAP_DAC_READ_SEARCH)\n", strerror(errno));
 		return 1;
 	}
-	d = opendir(THP_DIR);
-	while (d && !ret && (de = readdir(d))) {
-		if (strncmp(de->d_name, "hugepages-", 10))
-			continue;
-		snprintf(path, sizeof(path), THP_DIR "/%s/enabled", de->d_name);
-		if (faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) && errno != ENOENT) {
-			fprintf(stderr, PROG ": cannot write %s (%s): run " PROG " as root "
-				"(or with CAP_DAC_OVERRIDE)\n", path, strerror(errno));
-			ret = 1;
-		}
+	if (mthp_writable(path, sizeof(path))) {
+		fprintf(stderr, PROG ": cannot write %s (%s): run " PROG " as root "
+			"(or with CAP_DAC_OVERRIDE)\n", path, strerror(errno));
+		return 1;
 	}
-	if (d)
-		closedir(d);
-	return ret;
+	return 0;
 }
 
 static uint64_t now_ns(void)

@@ -2,6 +2,7 @@
 /*
  * Memory helpers shared by lazyfree-bench and the VM tests.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -285,4 +286,24 @@ int mm_split_pmd_mappings(char *p, size_t len)
 		    mprotect(p + off, MM_PAGE, PROT_READ | PROT_WRITE))
 			return -1;
 	return 0;
+}
+
+int mthp_writable(char *path, size_t len)
+{
+	struct dirent *de;
+	int ret = 0, err;
+	DIR *d = opendir(THP_DIR);
+
+	while (d && !ret && (de = readdir(d))) {
+		if (strncmp(de->d_name, "hugepages-", 10))
+			continue;
+		snprintf(path, len, THP_DIR "/%s/enabled", de->d_name);
+		if (faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) && errno != ENOENT)
+			ret = -1;
+	}
+	err = errno;
+	if (d)
+		closedir(d);
+	errno = err;
+	return ret;
 }

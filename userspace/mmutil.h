@@ -28,6 +28,13 @@ bool mthp_supported(unsigned long kb);
  * pages only); the other sizes are set to "never".
  */
 int mthp_only(unsigned long kb);
+
+/*
+ * Can this process write every mTHP size's "enabled" file (root's, mode
+ * 0644)?  0 (also without any), or -1 with errno and, in @path, the first
+ * one it cannot write.
+ */
+int mthp_writable(char *path, size_t len);
 /*
  * Enable exactly the mTHP sizes @kb[0..n) (KiB; 4 means small pages, which
  * are always on, and is skipped) for anonymous faults; the other sizes are

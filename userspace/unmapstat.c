@@ -767,6 +767,22 @@ static void pin_path(char *buf, size_t len, const char *name)
 	snprintf(buf, len, "%s/%s", env.pin_dir, name);
 }
 
+/*
+ * Where link @j of attach point @p is pinned ("link_<program>"), or false if
+ * it has no link.
+ */
+static bool link_pin_path(const struct point *p, int j, char *buf, size_t len)
+{
+	char name[64];
+
+	if (!p->links[j])
+		return false;
+	snprintf(name, sizeof(name), "link_%s",
+		 bpf_program__name(p->use_fast ? p->fast[j] : p->slow[j]));
+	pin_path(buf, len, name);
+	return true;
+}
+
 /* @s quoted for a shell command line we suggest, if it needs quoting. */
 static const char *shell_word(const char *s, char *buf, size_t len)
 {
@@ -873,14 +889,8 @@ static int run_pin(void)
 		goto fail;
 	for (i = 0; i < l.npts; i++)
 		for (j = 0; j < 2; j++) {
-			char name[64];
-
-			if (!l.pts[i].links[j])
+			if (!link_pin_path(&l.pts[i], j, path, sizeof(path)))
 				continue;
-			snprintf(name, sizeof(name), "link_%s",
-				 bpf_program__name(l.pts[i].use_fast ? l.pts[i].fast[j] :
-								      l.pts[i].slow[j]));
-			pin_path(path, sizeof(path), name);
 			err = bpf_link__pin(l.pts[i].links[j], path);
 			if (err)
 				goto pin_fail;
@@ -914,17 +924,9 @@ pin_fail:
 fail:
 	/* Whatever was pinned already goes too: no half-pinned directory. */
 	for (i = 0; i < l.npts; i++)
-		for (j = 0; j < 2; j++) {
-			char name[64];
-
-			if (!l.pts[i].links[j])
-				continue;
-			snprintf(name, sizeof(name), "link_%s",
-				 bpf_program__name(l.pts[i].use_fast ? l.pts[i].fast[j] :
-								      l.pts[i].slow[j]));
-			pin_path(path, sizeof(path), name);
-			unlink(path);
-		}
+		for (j = 0; j < 2; j++)
+			if (link_pin_path(&l.pts[i], j, path, sizeof(path)))
+				unlink(path);
 	pin_path(path, sizeof(path), "na");
 	unlink(path);
 	unload(&l);
