@@ -27,11 +27,11 @@
 /* stats.c: per-CPU counters, reported in debugfs batch_unmap/stats. */
 enum bu_stat {
 	BU_STAT_CALLS,			/* derived: batches + declines */
-	BU_STAT_BATCHES,		/* derived: discards + restores */
+	BU_STAT_BATCHES,		/* derived: flush_* (one per batch) */
 	BU_STAT_PTES,
 	BU_STAT_WHOLE,			/* derived: batches - partial */
 	BU_STAT_PARTIAL,
-	BU_STAT_DISCARDS,
+	BU_STAT_DISCARDS,		/* derived: batches - restores - file */
 	BU_STAT_PAGES_DISCARDED,	/* derived: ptes - ptes restored */
 	BU_STAT_RESTORE_DIRTY,
 	BU_STAT_RESTORE_REFS,

@@ -195,29 +195,34 @@ module_param_cb(flush_ceiling, &flush_ceiling_ops, NULL, 0444);
 MODULE_PARM_DESC(flush_ceiling,
 		 "Read-only: pages above which a range flush becomes a full one here (x86: tlb_single_page_flush_ceiling; arm64: MAX_DVM_OPS - 1, or MAX_TLBI_RANGE_PAGES with range TLBIs)");
 
-/* Flush the TLB for @nr cleared PTEs from @start now, as the policy says. */
-static void bu_flush_now(struct vm_area_struct *vma, unsigned long start,
-			 unsigned int nr)
+/* flush=pages, or flush=auto between the ceiling and 4x it: several calls. */
+static noinline void bu_flush_chunks(struct vm_area_struct *vma,
+				     unsigned long start, unsigned int nr,
+				     int policy)
 {
 	unsigned int step, done, calls = 0;
 
-	switch (READ_ONCE(flush_policy)) {
-	case BU_FP_RANGE:
-		step = nr;
-		break;
-	case BU_FP_PAGES:
-		step = 1;
-		break;
-	default:
-		step = bu_flush_step(nr, bu_flush_ceiling());
-		break;
-	}
+	step = policy == BU_FP_PAGES ? 1 : bu_flush_step(nr, bu_flush_ceiling());
 	for (done = 0; done < nr; done += step, calls++)
 		try_to_unmap_flush_range(vma, start + done * PAGE_SIZE,
 					 start + min(done + step, nr) * PAGE_SIZE);
 	/* The first call is counted in flush_range: only the others here. */
 	if (calls > 1)
 		bu_count(BU_STAT_FLUSH_CALLS, calls - 1);
+}
+
+/* Flush the TLB for @nr cleared PTEs from @start now, as the policy says. */
+static __always_inline void bu_flush_now(struct vm_area_struct *vma,
+					 unsigned long start, unsigned int nr)
+{
+	int policy = READ_ONCE(flush_policy);
+
+	/* One range flush: flush=range, or what bu_flush_step() gives. */
+	if (likely(policy == BU_FP_RANGE ||
+		   (policy == BU_FP_AUTO && nr <= bu_flush_ceiling())))
+		try_to_unmap_flush_range(vma, start, start + nr * PAGE_SIZE);
+	else
+		bu_flush_chunks(vma, start, nr, policy);
 }
 
 /* Re-dirtied since MADV_FREE: the data must be kept (and swapped out). */
@@ -264,36 +269,31 @@ bu_verdict(struct folio *folio, struct vm_area_struct *vma)
 	return BU_OUTCOME_DISCARD;
 }
 
-/* Count a batch of @nr pages and tell the walk how to go on. */
-static enum ttu_hook_result bu_account(struct ttu_hook_args *args,
-				       unsigned long pfn, unsigned int nr,
-				       enum bu_outcome outcome,
-				       enum bu_flush flush)
+/*
+ * Count a lazyfree batch of @nr pages (PTE or PMD) and tell the walk how to
+ * go on.  The flush was counted with it (bu_clear_flush(), bu_unmap_pmd()):
+ * batches_discarded is derived from that count when read.
+ */
+static __always_inline enum ttu_hook_result
+bu_account(struct ttu_hook_args *args, unsigned long pfn, unsigned int nr,
+	   enum bu_outcome outcome, enum bu_flush flush)
 {
 	unsigned int order = folio_order(args->folio);
 
-	/* Batches, whole ones and hook calls are derived when read. */
 	bu_count(BU_STAT_PTES, nr);
 	if (nr != 1U << order)
 		bu_count(BU_STAT_PARTIAL, 1);
 	trace_batch(pfn, order, nr, outcome, flush, BU_KIND_LAZYFREE);
 
-	switch (outcome) {
-	case BU_OUTCOME_RESTORE_DIRTY:
-		bu_count(BU_STAT_RESTORE_DIRTY, 1);
+	if (unlikely(outcome != BU_OUTCOME_DISCARD)) {
+		bu_count(outcome == BU_OUTCOME_RESTORE_DIRTY ?
+			 BU_STAT_RESTORE_DIRTY : BU_STAT_RESTORE_REFS, 1);
 		bu_count(BU_STAT_PTES_RESTORED, nr);
 		return TTU_HOOK_ABORT;
-	case BU_OUTCOME_RESTORE_REFS:
-		bu_count(BU_STAT_RESTORE_REFS, 1);
-		bu_count(BU_STAT_PTES_RESTORED, nr);
-		return TTU_HOOK_ABORT;
-	default:
-		/* pages_discarded: ptes_batched - ptes_restored, when read. */
-		bu_count(BU_STAT_DISCARDS, 1);
-		args->nr = nr;
-		/* All of the folio was mapped here: nothing left in this VMA. */
-		return nr == 1U << order ? TTU_HOOK_DONE : TTU_HOOK_CONTINUE;
 	}
+	args->nr = nr;
+	/* All of the folio was mapped here: nothing left in this VMA. */
+	return nr == 1U << order ? TTU_HOOK_DONE : TTU_HOOK_CONTINUE;
 }
 
 /*
@@ -348,17 +348,44 @@ static __always_inline pte_t bu_clear_flush(struct ttu_hook_args *args,
 }
 
 /*
- * Unmap @nr uniform PTEs of a lazyfree folio from @args->pvmw->pte: clear,
- * flush once, then discard the pages or restore the PTEs.
+ * The verdict on a cleared lazyfree batch was to keep it: put the @nr PTEs
+ * back (@pteval advanced page by page) and count it.  Rare: out of line.
  */
-static enum ttu_hook_result bu_unmap_batch(struct ttu_hook_args *args,
-					   pte_t first, unsigned int nr)
+static noinline enum ttu_hook_result
+bu_restore_batch(struct ttu_hook_args *args, pte_t first, pte_t pteval,
+		 unsigned int nr, enum bu_outcome outcome, enum bu_flush flush)
+{
+	struct vm_area_struct *vma = args->vma;
+	unsigned long start = args->pvmw->address;
+
+	/*
+	 * arm64: set_ptes() of a batch folds each whole contiguous block in
+	 * it, also one that was unfolded, whose 4K entries other CPUs may
+	 * still cache while the flush is only queued (its TLBIs complete at
+	 * reclaim's try_to_unmap_flush()).  Break-before-make wants the
+	 * invalidation complete before a block changes size: complete it now
+	 * (restores are rare).
+	 */
+	if (IS_ENABLED(CONFIG_ARM64) && flush == BU_FLUSH_DEFERRED)
+		try_to_unmap_flush_range(vma, start, start + nr * PAGE_SIZE);
+	set_ptes(vma->vm_mm, start, args->pvmw->pte, pteval, nr);
+	/* Re-dirtied: keep the data, swap it out. */
+	if (outcome == BU_OUTCOME_RESTORE_DIRTY)
+		folio_set_swapbacked(args->folio);
+	return bu_account(args, pte_pfn(first), nr, outcome, flush);
+}
+
+/*
+ * Unmap @nr uniform PTEs of a lazyfree folio from @args->pvmw->pte: clear,
+ * flush once, then discard the pages or restore the PTEs.  The common case
+ * of reclaiming lazyfree memory: kept short and inline in bu_unmap().
+ */
+static __always_inline enum ttu_hook_result
+bu_unmap_batch(struct ttu_hook_args *args, pte_t first, unsigned int nr)
 {
 	struct vm_area_struct *vma = args->vma;
 	struct mm_struct *mm = vma->vm_mm;
 	struct folio *folio = args->folio;
-	unsigned long start = args->pvmw->address;
-	pte_t *ptep = args->pvmw->pte;
 	struct page *page = folio_page(folio, pte_pfn(first) - folio_pfn(folio));
 	enum bu_outcome outcome;
 	enum bu_flush flush;
@@ -369,30 +396,14 @@ static enum ttu_hook_result bu_unmap_batch(struct ttu_hook_args *args,
 		folio_mark_dirty(folio);
 
 	outcome = bu_verdict(folio, vma);
-	if (outcome != BU_OUTCOME_DISCARD) {
-		/*
-		 * arm64: set_ptes() of a batch folds each whole contiguous
-		 * block in it, also one that was unfolded, whose 4K entries
-		 * other CPUs may still cache while the flush is only queued
-		 * (its TLBIs complete at reclaim's try_to_unmap_flush()).
-		 * Break-before-make wants the invalidation complete before a
-		 * block changes size: complete it now (restores are rare).
-		 */
-		if (IS_ENABLED(CONFIG_ARM64) && flush == BU_FLUSH_DEFERRED)
-			try_to_unmap_flush_range(vma, start,
-						 start + nr * PAGE_SIZE);
-		set_ptes(mm, start, ptep, pteval, nr);
-		/* Re-dirtied: keep the data, swap it out. */
-		if (outcome == BU_OUTCOME_RESTORE_DIRTY)
-			folio_set_swapbacked(folio);
-	} else {
-		add_mm_counter(mm, MM_ANONPAGES, -(long)nr);
-		folio_remove_rmap_ptes(folio, page, nr, vma);
-		if (vma->vm_flags & VM_LOCKED)
-			mlock_drain_local();
-		folio_put_refs(folio, nr);
-	}
+	if (unlikely(outcome != BU_OUTCOME_DISCARD))
+		return bu_restore_batch(args, first, pteval, nr, outcome, flush);
 
+	add_mm_counter(mm, MM_ANONPAGES, -(long)nr);
+	folio_remove_rmap_ptes(folio, page, nr, vma);
+	if (unlikely(vma->vm_flags & VM_LOCKED))
+		mlock_drain_local();
+	folio_put_refs(folio, nr);
 	return bu_account(args, pte_pfn(first), nr, outcome, flush);
 }
 
@@ -403,8 +414,8 @@ static enum ttu_hook_result bu_unmap_batch(struct ttu_hook_args *args,
  * folio is locked, so it stays in the page cache until reclaim decides;
  * nothing is restored.
  */
-static enum ttu_hook_result bu_unmap_file(struct ttu_hook_args *args,
-					  pte_t first, unsigned int nr)
+static noinline enum ttu_hook_result
+bu_unmap_file(struct ttu_hook_args *args, pte_t first, unsigned int nr)
 {
 	struct vm_area_struct *vma = args->vma;
 	struct mm_struct *mm = vma->vm_mm;
@@ -436,11 +447,42 @@ static enum ttu_hook_result bu_unmap_file(struct ttu_hook_args *args,
 	return nr == folio_nr_pages(folio) ? TTU_HOOK_DONE : TTU_HOOK_CONTINUE;
 }
 
+/* May @args' PMD-level step be discarded by bu_unmap_pmd()? */
+static enum bu_decline bu_pmd_policy(struct ttu_hook_args *args)
+{
+	struct folio *folio = args->folio;
+	pmd_t pmdval = pmdp_get(args->pvmw->pmd);
+	enum bu_decline why;
+
+	if (!READ_ONCE(pmd_discard))
+		return BU_DECLINE_PMD_MAPPED;
+	/* PMD-mapped page-cache folios are split (zapped) by the stock path. */
+	if (!folio_test_anon(folio))
+		return BU_DECLINE_PMD_MAPPED;
+	why = bu_folio_policy(folio, args->vma, args->flags,
+			      READ_ONCE(min_order), false);
+	if (why != BU_MAY_BATCH)
+		return why;
+	/* Exactly the whole folio, mapped by this one present PMD. */
+	if (!pmd_trans_huge(pmdval) || folio_order(folio) != HPAGE_PMD_ORDER ||
+	    pmd_pfn(pmdval) != folio_pfn(folio) ||
+	    !IS_ALIGNED(args->pvmw->address, HPAGE_PMD_SIZE))
+		return BU_DECLINE_PMD_MAPPED;
+	return BU_MAY_BATCH;
+}
+
+/* A step the hook leaves to the stock path: count why. */
+static noinline enum ttu_hook_result bu_decline(enum bu_decline why)
+{
+	bu_count_decline(why);
+	return TTU_HOOK_DECLINE;
+}
+
 /*
  * Discard a PMD-mapped lazyfree THP whole, without splitting the PMD, or
  * leave the PMD as it was: the PTE path's rules, for one entry.
  */
-static enum ttu_hook_result bu_unmap_pmd(struct ttu_hook_args *args)
+static noinline enum ttu_hook_result bu_unmap_pmd(struct ttu_hook_args *args)
 {
 	struct vm_area_struct *vma = args->vma;
 	struct mm_struct *mm = vma->vm_mm;
@@ -448,9 +490,14 @@ static enum ttu_hook_result bu_unmap_pmd(struct ttu_hook_args *args)
 	unsigned long addr = args->pvmw->address;
 	pmd_t *pmdp = args->pvmw->pmd;
 	enum bu_outcome outcome;
+	enum bu_decline why;
 	pmd_t orig;
 
 	lockdep_assert_held(args->pvmw->ptl);
+
+	why = bu_pmd_policy(args);
+	if (why != BU_MAY_BATCH)
+		return bu_decline(why);
 
 	/* Re-dirtied already: keep the PMD as it is, no clear, no flush. */
 	orig = pmdp_get(pmdp);
@@ -458,6 +505,8 @@ static enum ttu_hook_result bu_unmap_pmd(struct ttu_hook_args *args)
 		folio_mark_dirty(folio);
 	if (bu_redirtied(folio, vma)) {
 		folio_set_swapbacked(folio);
+		/* Every batch counts one flush_*: batches_discarded needs it. */
+		bu_count(BU_STAT_FLUSH_NONE, 1);
 		bu_count(BU_STAT_PMD_BATCHES, 1);
 		return bu_account(args, pmd_pfn(orig), HPAGE_PMD_NR,
 				  BU_OUTCOME_RESTORE_DIRTY, BU_FLUSH_NONE);
@@ -502,77 +551,48 @@ static enum ttu_hook_result bu_unmap_pmd(struct ttu_hook_args *args)
 			  BU_FLUSH_RANGE);
 }
 
-/* May @args' PMD-level step be discarded by bu_unmap_pmd()? */
-static enum bu_decline bu_pmd_policy(struct ttu_hook_args *args)
-{
-	struct folio *folio = args->folio;
-	pmd_t pmdval = pmdp_get(args->pvmw->pmd);
-	enum bu_decline why;
-
-	if (!READ_ONCE(pmd_discard))
-		return BU_DECLINE_PMD_MAPPED;
-	/* PMD-mapped page-cache folios are split (zapped) by the stock path. */
-	if (!folio_test_anon(folio))
-		return BU_DECLINE_PMD_MAPPED;
-	why = bu_folio_policy(folio, args->vma, args->flags,
-			      READ_ONCE(min_order), false);
-	if (why != BU_MAY_BATCH)
-		return why;
-	/* Exactly the whole folio, mapped by this one present PMD. */
-	if (!pmd_trans_huge(pmdval) || folio_order(folio) != HPAGE_PMD_ORDER ||
-	    pmd_pfn(pmdval) != folio_pfn(folio) ||
-	    !IS_ALIGNED(args->pvmw->address, HPAGE_PMD_SIZE))
-		return BU_DECLINE_PMD_MAPPED;
-	return BU_MAY_BATCH;
-}
-
-/* The hook: one step of try_to_unmap_one()'s walk, under the PTL. */
-static enum ttu_hook_result bu_unmap(struct ttu_hook_args *args)
+/*
+ * The hook: one step of try_to_unmap_one()'s walk, under the PTL.
+ *
+ * Reclaim calls it for every lazyfree and page-cache large folio, so its
+ * common path (a lazyfree batch discarded) is inline here and everything
+ * else is out of line.  Aligned to 4 KiB so that this path never crosses a
+ * code page: under QEMU TCG, where `make bench` runs, a jump to another
+ * code page is not chained but looked up, which cost the module a few
+ * percent against the in-kernel backport (docs/benchmark.md); on hardware
+ * it costs only the padding.
+ */
+static enum ttu_hook_result __aligned(SZ_4K) bu_unmap(struct ttu_hook_args *args)
 {
 	struct page_vma_mapped_walk *pvmw = args->pvmw;
 	enum bu_decline why;
 	unsigned int max, nr;
 	pte_t pte;
 
-	if (!READ_ONCE(enabled)) {
-		why = BU_DECLINE_DISABLED;
-		goto decline;
-	}
-	if (!pvmw->pte) {
-		why = bu_pmd_policy(args);
-		if (why != BU_MAY_BATCH)
-			goto decline;
+	if (unlikely(!READ_ONCE(enabled)))
+		return bu_decline(BU_DECLINE_DISABLED);
+	if (unlikely(!pvmw->pte))
 		return bu_unmap_pmd(args);
-	}
 	why = bu_folio_policy(args->folio, args->vma, args->flags,
 			      READ_ONCE(min_order), READ_ONCE(file));
-	if (why != BU_MAY_BATCH)
-		goto decline;
+	if (unlikely(why != BU_MAY_BATCH))
+		return bu_decline(why);
 
 	pte = ptep_get(pvmw->pte);
-	if (!pte_present(pte)) {
-		why = BU_DECLINE_NOT_PRESENT;
-		goto decline;
-	}
-	if (pte_unused(pte)) {
-		why = BU_DECLINE_PTE_UNUSED;
-		goto decline;
-	}
+	if (unlikely(!pte_present(pte)))
+		return bu_decline(BU_DECLINE_NOT_PRESENT);
+	if (unlikely(pte_unused(pte)))
+		return bu_decline(BU_DECLINE_PTE_UNUSED);
 
 	/* Sized afresh for this PTE: table, VMA and folio bound it. */
 	max = bu_batch_limit(args->folio, args->vma, pvmw->address, pte);
 	nr = bu_pte_batch(pvmw->pte, pte, max);
-	if (nr < 2) {
-		why = max < 2 ? BU_DECLINE_BOUNDARY : BU_DECLINE_PTE_MISMATCH;
-		goto decline;
-	}
+	if (unlikely(nr < 2))
+		return bu_decline(max < 2 ? BU_DECLINE_BOUNDARY :
+				  BU_DECLINE_PTE_MISMATCH);
 	if (!folio_test_anon(args->folio))
 		return bu_unmap_file(args, pte, nr);
 	return bu_unmap_batch(args, pte, nr);
-
-decline:
-	bu_count_decline(why);
-	return TTU_HOOK_DECLINE;
 }
 
 /*

@@ -90,8 +90,11 @@ static int stats_show(struct seq_file *m, void *v)
 
 	for (i = 0; i < BU_STAT_NR; i++)
 		val[i] = bu_stat_sum(i);
-	val[BU_STAT_BATCHES] = val[BU_STAT_DISCARDS] + val[BU_STAT_RESTORE_DIRTY] +
-			       val[BU_STAT_RESTORE_REFS] + val[BU_STAT_FILE_BATCHES];
+	/* Every batch counts one flush_*, whatever its outcome. */
+	val[BU_STAT_BATCHES] = val[BU_STAT_FLUSH_DEFERRED] + val[BU_STAT_FLUSH_RANGE] +
+			       val[BU_STAT_FLUSH_NONE];
+	val[BU_STAT_DISCARDS] = val[BU_STAT_BATCHES] - val[BU_STAT_RESTORE_DIRTY] -
+				val[BU_STAT_RESTORE_REFS] - val[BU_STAT_FILE_BATCHES];
 	val[BU_STAT_WHOLE] = val[BU_STAT_BATCHES] - val[BU_STAT_PARTIAL];
 	/* Lazyfree pages freed: file batches leave the folio to reclaim. */
 	val[BU_STAT_PAGES_DISCARDED] = val[BU_STAT_PTES] - val[BU_STAT_PTES_RESTORED] -
