@@ -76,7 +76,7 @@ VM_CFLAGS := $(CFLAGS) $(WARN) -D_GNU_SOURCE -static -pthread -I$(TOP)/include -
 VM_TESTS := $(patsubst tests/vm/%.c,$(BUILD)/vm/tests/%,$(wildcard tests/vm/t_*.c))
 HOST_TESTS := $(wildcard tests/host/*.sh)
 
-.PHONY: vm-guard all kernel module userspace host-tests tests check check-debug check-ref bench check-host check-vm vm-run vm-shell \
+.PHONY: vm-guard all kernel module userspace host-tests tests check check-debug check-ref bench bench-profile check-host check-vm vm-run vm-shell \
 	checkpatch clean distclean cache-clean help dkms-tree dkms-install dkms-remove kernel-deb \
 	install uninstall version
 
@@ -117,6 +117,9 @@ help:
 	@echo "                    memory.high, mTHP 4K/16K/64K/64K+2M x off/on[/ref] in one boot; results in"
 	@echo "                    build/bench-jemalloc/ (~9 min; REF=1 ~12 min; QUICK=1 ~5 min; VM_TIMEOUT"
 	@echo "                    1 h); WORKLOAD=lazyfree is the default"
+	@echo "  make bench-profile  per-call time of try_to_unmap() and reclaim_pages(), off vs on[/ref],"
+	@echo "                    function_graph attached (not bench's times): where the time goes; in"
+	@echo "                    build/bench-profile/ (~4 min; REF=1 ~6 min; SIZES, FUNCS, ROUNDS, ITER)"
 	@echo "Run"
 	@echo "  make vm-run CMD='...' [FILES='a b']  run a command in the test VM (XFS at /mnt/xfs)"
 	@echo "  make vm-shell     interactive shell in the test VM, module in /vm"
@@ -330,6 +333,12 @@ bench: all
 	$(Q)[ -z "$(KDIR)" ] || [ "$(NATIVE)" = 1 ] || { echo "error: make bench runs in the" \
 		"test VM: drop KDIR= (or use NATIVE=1 for the running kernel)" >&2; exit 1; }
 	$(Q)userspace/bench/run.sh
+
+# Per-call times of the unmap path with function_graph (docs/benchmark.md).
+bench-profile: all
+	$(Q)[ -z "$(KDIR)" ] && [ "$(NATIVE)" != 1 ] || { echo "error: make bench-profile runs" \
+		"in the test VM: drop KDIR= and NATIVE=1" >&2; exit 1; }
+	$(Q)userspace/bench/profile.sh
 
 # --- DKMS: the module's sources with module/dkms.conf at their root --------
 BU_VERSION := $(shell sed -n 's/^\#define BU_VERSION "\(.*\)"/\1/p' include/bu_version.h)

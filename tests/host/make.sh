@@ -42,6 +42,20 @@ else
 	fail "arch_arm64_cross_builds_into_build_arm64" "$(head -n 5 <<<"$out")"
 fi
 
+# --- bench-profile: bad settings refused before a build or a boot -------------------
+prof_err() {	# prof_err <name> <expected message> <VAR=value...>
+	local name="$1" want="$2" out
+	shift 2
+	out="$(env "$@" userspace/bench/profile.sh 2>&1)"
+	[ $? -ne 0 ] && grep -q -- "$want" <<<"$out" && pass "bench_profile_$name" ||
+		fail "bench_profile_$name" "got: $(head -n 3 <<<"$out")"
+}
+prof_err rejects_pmd_size "unknown size '2M' in SIZES" SIZES=2M
+prof_err rejects_zero_rounds "ROUNDS and ITER must be at least 1" ROUNDS=0
+prof_err rejects_bad_function "FUNCS must list kernel function names, not 'a;b'" "FUNCS=a;b"
+prof_err rejects_bad_ref "REF must be 0 or 1, not '2'" REF=2
+prof_err rejects_arm64 "runs the x86 guest only" ARCH=arm64
+
 # --- install / uninstall into a DESTDIR ------------------------------------------
 d="$tmp/root"
 if mk install DESTDIR="$d" PREFIX=/usr >"$tmp/install.log" &&
@@ -109,10 +123,10 @@ fi
 help="$(mk help)"
 missing=""
 for w in module userspace kernel kernel-deb check check-host check-vm check-debug check-ref \
-	checkpatch bench vm-run vm-shell install uninstall dkms-install version clean distclean \
+	checkpatch bench bench-profile vm-run vm-shell install uninstall dkms-install version clean distclean \
 	cache-clean QUICK TOUCH SIZES ROUNDS REGION POLICIES REPORT_ONLY KVER CMD FILES COMPARE \
 	PREFIX DESTDIR VM_ACCEL NATIVE REF KDIR VM_TESTS_ONLY FILE_SIZE WORKLOAD SETTINGS JE_CONF \
-	JE_HIGH JE_ARGS; do
+	JE_HIGH JE_ARGS FUNCS ITER; do
 	grep -qw -- "$w" <<<"$help" || missing="$missing $w"
 done
 [ -z "$missing" ] && pass "make_help_lists_targets_and_variables" ||
