@@ -50,7 +50,7 @@ prof_err() {	# prof_err <name> <expected message> <VAR=value...>
 	[ $? -ne 0 ] && grep -q -- "$want" <<<"$out" && pass "bench_profile_$name" ||
 		fail "bench_profile_$name" "got: $(head -n 3 <<<"$out")"
 }
-prof_err rejects_pmd_size "unknown size '2M' in SIZES" SIZES=2M
+prof_err rejects_bad_size "unknown size '3M' in SIZES" SIZES=3M
 prof_err rejects_zero_rounds "ROUNDS and ITER must be at least 1" ROUNDS=0
 prof_err rejects_bad_function "FUNCS must list kernel function names, not 'a;b'" "FUNCS=a;b"
 prof_err rejects_bad_ref "REF must be 0 or 1, not '2'" REF=2

@@ -11,7 +11,8 @@
 # "try_to_unmap reclaim_pages": the rmap walk that unmaps one folio, and
 # reclaim of the list MADV_PAGEOUT isolated, unmap, flush and free
 # included), ROUNDS (5), ITER (4), REGION (64M), REF=1 (the ref kernel),
-# OUT (build/bench-profile).  Writes OUT/raw.log and OUT/profile.txt.
+# OUT (build/bench-profile).  Writes OUT/raw.log and OUT/profile.txt;
+# REPORT_ONLY=1 makes profile.txt again from OUT/raw.log without a run.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -29,8 +30,8 @@ case "$ROUNDS$ITER" in *[!0-9]*) die "ROUNDS and ITER must be numbers" ;; esac
 case "$REF" in 0|1) ;; *) die "REF must be 0 or 1, not '$REF'" ;; esac
 case "$REGION" in [1-9]*[MG]) ;; *) die "REGION must look like 64M or 1G, not '$REGION'" ;; esac
 for s in $SIZES; do
-	case "$s" in 16K|32K|64K|128K|256K|512K|1M|2M-pte) ;;
-	*) die "unknown size '$s' in SIZES (16K..1M, 2M-pte: PTE-mapped folios the hook batches)" ;; esac
+	case "$s" in 4K|8K|16K|32K|64K|128K|256K|512K|1M|2M|2M-pte) ;;
+	*) die "unknown size '$s' in SIZES (4K..1M, 2M, 2M-pte)" ;; esac
 done
 [ -n "${SIZES// }" ] || die "SIZES is empty"
 for f in $FUNCS; do
@@ -39,16 +40,21 @@ done
 [ -n "${FUNCS// }" ] || die "FUNCS is empty"
 mkdir -p "$out"
 
-[ "$REF" = 1 ] && export KERNEL_FLAVOR=ref
-kdir="$("$top/kernel/build.sh")"
-log "bench-profile: [$FUNCS] x [$SIZES], $ROUNDS rounds x $ITER iterations of $REGION$([ "$REF" = 1 ] && echo ", with the ref backport"); function_graph attached"
-rc=0
-VM_TIMEOUT="${VM_TIMEOUT:-3600}" "$top/tests/harness/run.sh" --kernel "$kdir" --out "$out/vm" \
-	--project --file "$here/profile-guest.sh:profile-guest.sh" \
-	-- "SIZES='$SIZES' FUNCS='$FUNCS' ROUNDS=$ROUNDS ITER=$ITER REGION=$REGION REF=$REF sh /vm/profile-guest.sh" |
-	tee "$out/raw.log" | { grep --line-buffered '^#' || true; } || rc=$?
-[ "$rc" = 0 ] || die "the profile VM failed (exit $rc; see $out/raw.log and $out/vm/console.log)"
-grep -q '^PROFILE_DONE' "$out/raw.log" || die "the profile did not finish (see $out/raw.log)"
+if [ "${REPORT_ONLY:-0}" = 1 ]; then
+	[ -s "$out/raw.log" ] || die "REPORT_ONLY=1 but there is no $out/raw.log"
+	grep -q '^P .* ref ' "$out/raw.log" && REF=1
+else
+	[ "$REF" = 1 ] && export KERNEL_FLAVOR=ref
+	kdir="$("$top/kernel/build.sh")"
+	log "bench-profile: [$FUNCS] x [$SIZES], $ROUNDS rounds x $ITER iterations of $REGION$([ "$REF" = 1 ] && echo ", with the ref backport"); function_graph attached"
+	rc=0
+	VM_TIMEOUT="${VM_TIMEOUT:-3600}" "$top/tests/harness/run.sh" --kernel "$kdir" --out "$out/vm" \
+		--project --file "$here/profile-guest.sh:profile-guest.sh" \
+		-- "SIZES='$SIZES' FUNCS='$FUNCS' ROUNDS=$ROUNDS ITER=$ITER REGION=$REGION REF=$REF sh /vm/profile-guest.sh" |
+		tee "$out/raw.log" | { grep --line-buffered '^#' || true; } || rc=$?
+	[ "$rc" = 0 ] || die "the profile VM failed (exit $rc; see $out/raw.log and $out/vm/console.log)"
+	grep -q '^PROFILE_DONE' "$out/raw.log" || die "the profile did not finish (see $out/raw.log)"
+fi
 
 # Per function and size: each mode's median per-call time (the median of
 # its rounds' medians), and per round on/off and on/ref, median [min-max].
@@ -60,11 +66,12 @@ grep -q '^PROFILE_DONE' "$out/raw.log" || die "the profile did not finish (see $
 	sed -n 's/^P //p' "$out/raw.log" | awk -v ref="$REF" '
 		function med(list,   n, i, j, t, a) {
 			n = split(list, a, " ")
+			if (n == 0) return "-"
 			for (i = 2; i <= n; i++)
 				for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) {
 					t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
 				}
-			return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+			return sprintf("%.3f", n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2)
 		}
 		function lo(list,   n, i, m, a) { n = split(list, a, " "); m = a[1]
 			for (i = 2; i <= n; i++) if (a[i] + 0 < m + 0) m = a[i]; return m }
@@ -73,7 +80,7 @@ grep -q '^PROFILE_DONE' "$out/raw.log" || die "the profile did not finish (see $
 		function ratio(k, a, b,   r, i, s) {
 			s = ""
 			for (r = 1; r <= rounds[k]; r++)
-				if ((k SUBSEP r SUBSEP a) in v && (k SUBSEP r SUBSEP b) in v)
+				if ((k SUBSEP r SUBSEP a) in v && (k SUBSEP r SUBSEP b) in v && v[k, r, b] > 0)
 					s = s " " v[k, r, a] / v[k, r, b]
 			if (s == "") return "-"
 			return sprintf("%.3f [%.3f-%.3f]", med(s), lo(s), hi(s))
@@ -81,7 +88,8 @@ grep -q '^PROFILE_DONE' "$out/raw.log" || die "the profile did not finish (see $
 		{
 			k = $1 SUBSEP $2
 			if (!(k in seen)) { seen[k] = 1; keys[++nk] = k }
-			v[k, $3, $4] = $6; all[k, $4] = all[k, $4] " " $6; calls[k, $4] += $5
+			if ($6 == "-") next
+			v[k, $3, $4] = $6; all[k, $4] = all[k, $4] " " $6
 			if ($3 > rounds[k]) rounds[k] = $3
 		}
 		END {
@@ -93,11 +101,11 @@ grep -q '^PROFILE_DONE' "$out/raw.log" || die "the profile did not finish (see $
 			for (i = 1; i <= nk; i++) {
 				k = keys[i]; split(k, p, SUBSEP)
 				if (ref == 1)
-					printf "%-15s %-7s %10.3f %10.3f %10.3f %21s %21s\n", p[1], p[2],
+					printf "%-15s %-7s %10s %10s %10s %21s %21s\n", p[1], p[2],
 						med(all[k, "off"]), med(all[k, "on"]), med(all[k, "ref"]),
 						ratio(k, "on", "off"), ratio(k, "on", "ref")
 				else
-					printf "%-15s %-7s %10.3f %10.3f %21s\n", p[1], p[2],
+					printf "%-15s %-7s %10s %10s %21s\n", p[1], p[2],
 						med(all[k, "off"]), med(all[k, "on"]), ratio(k, "on", "off")
 			}
 		}'
