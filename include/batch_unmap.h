@@ -20,7 +20,7 @@ enum bu_outcome {
 enum bu_flush {
 	BU_FLUSH_DEFERRED = 0,		/* queued on the reclaim TLB batch */
 	BU_FLUSH_RANGE,			/* one range flush now */
-	BU_FLUSH_NONE,			/* PTEs were not accessible: no flush */
+	BU_FLUSH_NONE,			/* no flush: PTEs not accessible, or a PMD kept as it was */
 	BU_FLUSH_MAX,
 };
 

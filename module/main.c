@@ -195,7 +195,11 @@ module_param_cb(flush_ceiling, &flush_ceiling_ops, NULL, 0444);
 MODULE_PARM_DESC(flush_ceiling,
 		 "Read-only: pages above which a range flush becomes a full one here (x86: tlb_single_page_flush_ceiling; arm64: MAX_DVM_OPS - 1, or MAX_TLBI_RANGE_PAGES with range TLBIs)");
 
-/* flush=pages, or flush=auto between the ceiling and 4x it: several calls. */
+/*
+ * The flushes bu_flush_now() does not make inline: flush=pages (one per
+ * page) and flush=auto above the ceiling (bu_flush_step(): equal chunks up
+ * to 4x it, one flush above, or with a ceiling of 0).
+ */
 static noinline void bu_flush_chunks(struct vm_area_struct *vma,
 				     unsigned long start, unsigned int nr,
 				     int policy)
@@ -217,9 +221,9 @@ static __always_inline void bu_flush_now(struct vm_area_struct *vma,
 {
 	int policy = READ_ONCE(flush_policy);
 
-	/* One range flush: flush=range, or what bu_flush_step() gives. */
-	if (likely(policy == BU_FP_RANGE ||
-		   (policy == BU_FP_AUTO && nr <= bu_flush_ceiling())))
+	/* One range flush: flush=range, or flush=auto up to the ceiling. */
+	if (policy == BU_FP_RANGE ||
+	    (policy == BU_FP_AUTO && nr <= bu_flush_ceiling()))
 		try_to_unmap_flush_range(vma, start, start + nr * PAGE_SIZE);
 	else
 		bu_flush_chunks(vma, start, nr, policy);
@@ -556,11 +560,13 @@ static noinline enum ttu_hook_result bu_unmap_pmd(struct ttu_hook_args *args)
  *
  * Reclaim calls it for every lazyfree and page-cache large folio, so its
  * common path (a lazyfree batch discarded) is inline here and everything
- * else is out of line.  Aligned to 4 KiB so that this path never crosses a
- * code page: under QEMU TCG, where `make bench` runs, a jump to another
- * code page is not chained but looked up, which cost the module a few
- * percent against the in-kernel backport (docs/benchmark.md); on hardware
- * it costs only the padding.
+ * else is out of line.  Aligned to 4 KiB so that this path does not cross
+ * a code page (the entry is up to 16 bytes in, after ftrace's patchable
+ * prefix; a host test checks that the whole function fits one page):
+ * under QEMU TCG, where `make bench` runs, a jump to another code page is
+ * not chained but looked up, which cost the module a few percent against
+ * the in-kernel backport (docs/benchmark.md); on hardware it costs only
+ * the padding.
  */
 static enum ttu_hook_result __aligned(SZ_4K) bu_unmap(struct ttu_hook_args *args)
 {

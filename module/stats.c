@@ -79,9 +79,16 @@ static u64 bu_stat_sum(enum bu_stat s)
 	return sum;
 }
 
+/* @a - @b, or 0: the sums are read one after another while CPUs count. */
+static u64 bu_stat_diff(u64 a, u64 b)
+{
+	return a > b ? a - b : 0;
+}
+
 /*
- * The hot path counts as little as it can: every batch ends in one outcome
- * and every hook call in a batch or a decline, so those totals are sums.
+ * The hot path counts as little as it can: every batch counts one flush_*
+ * and ends in one outcome, and every hook call is a batch or a decline, so
+ * those totals are sums and differences of the other counters.
  */
 static int stats_show(struct seq_file *m, void *v)
 {
@@ -90,15 +97,17 @@ static int stats_show(struct seq_file *m, void *v)
 
 	for (i = 0; i < BU_STAT_NR; i++)
 		val[i] = bu_stat_sum(i);
-	/* Every batch counts one flush_*, whatever its outcome. */
 	val[BU_STAT_BATCHES] = val[BU_STAT_FLUSH_DEFERRED] + val[BU_STAT_FLUSH_RANGE] +
 			       val[BU_STAT_FLUSH_NONE];
-	val[BU_STAT_DISCARDS] = val[BU_STAT_BATCHES] - val[BU_STAT_RESTORE_DIRTY] -
-				val[BU_STAT_RESTORE_REFS] - val[BU_STAT_FILE_BATCHES];
-	val[BU_STAT_WHOLE] = val[BU_STAT_BATCHES] - val[BU_STAT_PARTIAL];
+	val[BU_STAT_DISCARDS] = bu_stat_diff(val[BU_STAT_BATCHES],
+					     val[BU_STAT_RESTORE_DIRTY] +
+					     val[BU_STAT_RESTORE_REFS] +
+					     val[BU_STAT_FILE_BATCHES]);
+	val[BU_STAT_WHOLE] = bu_stat_diff(val[BU_STAT_BATCHES], val[BU_STAT_PARTIAL]);
 	/* Lazyfree pages freed: file batches leave the folio to reclaim. */
-	val[BU_STAT_PAGES_DISCARDED] = val[BU_STAT_PTES] - val[BU_STAT_PTES_RESTORED] -
-				       val[BU_STAT_FILE_PTES];
+	val[BU_STAT_PAGES_DISCARDED] = bu_stat_diff(val[BU_STAT_PTES],
+						    val[BU_STAT_PTES_RESTORED] +
+						    val[BU_STAT_FILE_PTES]);
 	/* One call per batch flushed now, plus the extra chunks. */
 	val[BU_STAT_FLUSH_CALLS] += val[BU_STAT_FLUSH_RANGE];
 	val[BU_STAT_CALLS] = val[BU_STAT_BATCHES];

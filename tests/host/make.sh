@@ -42,11 +42,24 @@ else
 	fail "arch_arm64_cross_builds_into_build_arm64" "$(head -n 5 <<<"$out")"
 fi
 
+# --- the module's hot path fits one 4 KiB code page (main.c: bu_unmap()) ------------
+ko=module/batch_unmap.ko
+if [ -f "$ko" ]; then
+	read -r addr size < <(nm -S "$ko" | awk '$4 == "bu_unmap" { print $1, $2 }')
+	if [ -n "${addr:-}" ] && [ $((0x$addr / 4096)) = $(((0x$addr + 0x$size - 1) / 4096)) ]; then
+		pass "module_hot_path_in_one_code_page (bu_unmap at 0x$addr, 0x$size bytes)"
+	else
+		fail "module_hot_path_in_one_code_page" "bu_unmap at 0x${addr:-?}, 0x${size:-?} bytes: crosses a 4 KiB page"
+	fi
+else
+	echo "ok - module_hot_path_in_one_code_page # SKIP no $ko (the module is not built)"
+fi
+
 # --- bench-profile: bad settings refused before a build or a boot -------------------
 prof_err() {	# prof_err <name> <expected message> <VAR=value...>
 	local name="$1" want="$2" out
 	shift 2
-	out="$(env "$@" userspace/bench/profile.sh 2>&1)"
+	out="$(env BU_VALIDATE_ONLY=1 "$@" userspace/bench/profile.sh 2>&1)"
 	[ $? -ne 0 ] && grep -q -- "$want" <<<"$out" && pass "bench_profile_$name" ||
 		fail "bench_profile_$name" "got: $(head -n 3 <<<"$out")"
 }
@@ -55,6 +68,10 @@ prof_err rejects_zero_rounds "ROUNDS and ITER must be at least 1" ROUNDS=0
 prof_err rejects_bad_function "FUNCS must list kernel function names, not 'a;b'" "FUNCS=a;b"
 prof_err rejects_bad_ref "REF must be 0 or 1, not '2'" REF=2
 prof_err rejects_arm64 "runs the x86 guest only" ARCH=arm64
+out="$(env BU_VALIDATE_ONLY=1 userspace/bench/profile.sh 2>&1)" &&
+	out="$(env BU_VALIDATE_ONLY=1 REF=1 SIZES="4K 2M 2M-pte" FUNCS=try_to_unmap_one \
+		userspace/bench/profile.sh 2>&1)" && pass "bench_profile_accepts_good_settings" ||
+	fail "bench_profile_accepts_good_settings" "got: $out"
 
 # --- install / uninstall into a DESTDIR ------------------------------------------
 d="$tmp/root"

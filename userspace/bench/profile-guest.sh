@@ -9,6 +9,7 @@
 # once (ITER iterations of MADV_PAGEOUT of REGION, on BENCH_CPU) in
 # alternating order, and prints one line per run:
 #   P <func> <size> <round> <mode> <calls> <median us> <mean us>
+# after a line "C <rounds> <iterations> <region>" with the settings
 # ("-" for the times of a function this mode never called).
 set -u
 
@@ -49,8 +50,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo 16384 >"$T/buffer_size_kb"
-echo 1 >"$T/max_graph_depth"
+echo 16384 >"$T/buffer_size_kb" || fail "cannot size the trace buffer (16 MiB per CPU)"
+echo 1 >"$T/max_graph_depth" || fail "cannot set max_graph_depth"
+echo "C $ROUNDS $ITER $REGION"
 for f in $FUNCS; do
 	grep -qx "$f" "$T/available_filter_functions" ||
 		fail "cannot trace $f (not in available_filter_functions)"
@@ -73,6 +75,9 @@ for f in $FUNCS; do
 					-n "$ITER" -w 1 -C "$cpu" -l "$m" >/dev/null 2>/tmp/lb.err ||
 					{ sed 's/^/# /' /tmp/lb.err; fail "lazyfree-bench failed"; }
 				echo 0 >"$T/tracing_on"
+				lost="$(sed -n 's/^overrun: //p' "$T/per_cpu/cpu$cpu/stats")"
+				[ "${lost:-0}" = 0 ] ||
+					fail "the trace buffer overran ($lost events lost): lower ITER or REGION"
 				# "  1)   2.203 us    |  try_to_unmap();": the durations
 				sed -n 's/^ *[0-9]*) *[!#*@+$]* *\([0-9.]*\) us *|.*/\1/p' \
 					"$T/per_cpu/cpu$cpu/trace" | sort -n |

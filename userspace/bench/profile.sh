@@ -38,11 +38,16 @@ for f in $FUNCS; do
 	case "$f" in *[!a-z0-9_]*) die "FUNCS must list kernel function names, not '$f'" ;; esac
 done
 [ -n "${FUNCS// }" ] || die "FUNCS is empty"
+# (tests/host/make.sh: the checks above, without a build or a boot)
+[ "${BU_VALIDATE_ONLY:-0}" = 1 ] && exit 0
 mkdir -p "$out"
 
 if [ "${REPORT_ONLY:-0}" = 1 ]; then
 	[ -s "$out/raw.log" ] || die "REPORT_ONLY=1 but there is no $out/raw.log"
 	grep -q '^P .* ref ' "$out/raw.log" && REF=1
+	# The run's own settings, for the header.
+	read -r ROUNDS ITER REGION < <(sed -n 's/^C //p' "$out/raw.log" | head -n 1) ||
+		die "$out/raw.log has no settings line: not a make bench-profile log"
 else
 	[ "$REF" = 1 ] && export KERNEL_FLAVOR=ref
 	kdir="$("$top/kernel/build.sh")"
@@ -94,18 +99,18 @@ fi
 		}
 		END {
 			if (ref == 1)
-				printf "%-15s %-7s %10s %10s %10s %21s %21s\n", "function", "folio",
+				printf "%-28s %-7s %10s %10s %10s %21s %21s\n", "function", "folio",
 					"off", "on", "ref", "on/off", "on/ref"
 			else
-				printf "%-15s %-7s %10s %10s %21s\n", "function", "folio", "off", "on", "on/off"
+				printf "%-28s %-7s %10s %10s %21s\n", "function", "folio", "off", "on", "on/off"
 			for (i = 1; i <= nk; i++) {
 				k = keys[i]; split(k, p, SUBSEP)
 				if (ref == 1)
-					printf "%-15s %-7s %10s %10s %10s %21s %21s\n", p[1], p[2],
+					printf "%-28s %-7s %10s %10s %10s %21s %21s\n", p[1], p[2],
 						med(all[k, "off"]), med(all[k, "on"]), med(all[k, "ref"]),
 						ratio(k, "on", "off"), ratio(k, "on", "ref")
 				else
-					printf "%-15s %-7s %10s %10s %21s\n", p[1], p[2],
+					printf "%-28s %-7s %10s %10s %21s\n", p[1], p[2],
 						med(all[k, "off"]), med(all[k, "on"]), ratio(k, "on", "off")
 			}
 		}'
