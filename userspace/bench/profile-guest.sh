@@ -12,6 +12,7 @@
 # after a line "C <rounds> <iterations> <region>" with the settings
 # ("-" for the times of a function this mode never called).
 set -u
+. /vm/guest-lib.sh
 
 KO=/vm/batch_unmap.ko
 SW=/sys/module/rmap/parameters/lazyfree_batch
@@ -33,7 +34,7 @@ fi
 
 mode() {	# mode off|on|ref
 	[ -w "$SW" ] && echo 0 >"$SW"
-	[ -d /sys/module/batch_unmap ] && { rmmod batch_unmap || fail "cannot unload batch_unmap"; }
+	unload batch_unmap || fail "cannot unload batch_unmap"
 	case "$1" in
 	on) insmod "$KO" || fail "cannot load $KO" ;;
 	ref) echo 1 >"$SW" ;;
@@ -46,7 +47,7 @@ cleanup() {
 	echo >"$T/set_ftrace_filter" 2>/dev/null
 	echo >"$T/set_graph_function" 2>/dev/null
 	[ -w "$SW" ] && echo 0 >"$SW"
-	rmmod batch_unmap 2>/dev/null
+	unload batch_unmap 2>/dev/null
 }
 trap cleanup EXIT
 
