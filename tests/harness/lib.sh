@@ -43,3 +43,16 @@ ensure_packages() {
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 		"${missing[@]}" >&2 || die "apt-get install ${missing[*]} failed"
 }
+
+# A benchmark's guest script in the test VM (make bench, WORKLOAD=jemalloc,
+# bench-profile): its output goes to OUT/raw.log, its '#' lines to the
+# terminal as they come; fail unless the VM exits 0 and the log has the
+# script's closing marker.
+guest_script_run() {	# guest_script_run <what> <marker> <timeout> <kdir> <out> <src:name> <command>
+	local what="$1" marker="$2" timeout="$3" kdir="$4" out="$5" file="$6" cmd="$7" rc=0
+	VM_TIMEOUT="${VM_TIMEOUT:-$timeout}" "$(dirname "${BASH_SOURCE[0]}")/run.sh" --kernel "$kdir" \
+		--out "$out/vm" --project --file "$file" -- "$cmd" |
+		tee "$out/raw.log" | { grep --line-buffered '^#' || true; } || rc=$?
+	[ "$rc" = 0 ] || die "the $what VM failed (exit $rc; see $out/raw.log and $out/vm/console.log)"
+	grep -q "^$marker" "$out/raw.log" || die "the $what did not finish (see $out/raw.log)"
+}

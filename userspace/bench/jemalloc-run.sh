@@ -88,13 +88,9 @@ else
 	cal=1
 	[ -n "$JE_HIGH" ] && cal=0
 	log "bench: $(( $(wc -w <<<"$SETTINGS") * ((ROUNDS + PROBE_ROUNDS) * nm + cal) )) runs of $(jb_secs) s; TCG times are emulated: only ratios carry over to hardware"
-	rc=0
-	VM_TIMEOUT="${VM_TIMEOUT:-3600}" "$top/tests/harness/run.sh" --kernel "$kdir" --out "$out/vm" \
-		--project --file "$here/jemalloc-guest.sh:jemalloc-guest.sh" \
-		-- "ROUNDS=$ROUNDS PROBE_ROUNDS=$PROBE_ROUNDS SETTINGS='$SETTINGS' REF=$REF JE_CONF='$JE_CONF' JE_HIGH='$JE_HIGH' JE_ARGS='$JE_ARGS' sh /vm/jemalloc-guest.sh" |
-		tee "$out/raw.log" | { grep --line-buffered '^#' || true; } || rc=$?
-	[ "$rc" = 0 ] || die "the benchmark VM failed (exit $rc; see $out/raw.log and $out/vm/console.log)"
-	grep -q '^BENCH_DONE' "$out/raw.log" || die "the benchmark did not finish (see $out/raw.log)"
+	guest_script_run benchmark BENCH_DONE 3600 "$kdir" "$out" \
+		"$here/jemalloc-guest.sh:jemalloc-guest.sh" \
+		"ROUNDS=$ROUNDS PROBE_ROUNDS=$PROBE_ROUNDS SETTINGS='$SETTINGS' REF=$REF JE_CONF='$JE_CONF' JE_HIGH='$JE_HIGH' JE_ARGS='$JE_ARGS' sh /vm/jemalloc-guest.sh"
 fi
 
 sed -n 's/^J //p' "$out/raw.log" >"$out/results.jsonl"

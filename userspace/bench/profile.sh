@@ -52,13 +52,8 @@ else
 	[ "$REF" = 1 ] && export KERNEL_FLAVOR=ref
 	kdir="$("$top/kernel/build.sh")"
 	log "bench-profile: [$FUNCS] x [$SIZES], $ROUNDS rounds x $ITER iterations of $REGION$([ "$REF" = 1 ] && echo ", with the ref backport"); function_graph attached"
-	rc=0
-	VM_TIMEOUT="${VM_TIMEOUT:-3600}" "$top/tests/harness/run.sh" --kernel "$kdir" --out "$out/vm" \
-		--project --file "$here/profile-guest.sh:profile-guest.sh" \
-		-- "SIZES='$SIZES' FUNCS='$FUNCS' ROUNDS=$ROUNDS ITER=$ITER REGION=$REGION REF=$REF sh /vm/profile-guest.sh" |
-		tee "$out/raw.log" | { grep --line-buffered '^#' || true; } || rc=$?
-	[ "$rc" = 0 ] || die "the profile VM failed (exit $rc; see $out/raw.log and $out/vm/console.log)"
-	grep -q '^PROFILE_DONE' "$out/raw.log" || die "the profile did not finish (see $out/raw.log)"
+	guest_script_run profile PROFILE_DONE 3600 "$kdir" "$out" "$here/profile-guest.sh:profile-guest.sh" \
+		"SIZES='$SIZES' FUNCS='$FUNCS' ROUNDS=$ROUNDS ITER=$ITER REGION=$REGION REF=$REF sh /vm/profile-guest.sh"
 fi
 
 # Per function and size: each mode's median per-call time (the median of

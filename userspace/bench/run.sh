@@ -158,13 +158,8 @@ else
 	kdir="$("$top/kernel/build.sh")"
 	log "bench: sizes [$SIZES], $ROUNDS timed rounds + $PROBE_ROUNDS counted x $ITER iterations of $REGION, touch threads [$TOUCH]$([ "$REF" = 1 ] && echo ", with the ref backport")"
 	log "bench: TCG times are emulated: only ratios carry over to hardware"
-	rc=0
-	VM_TIMEOUT="${VM_TIMEOUT:-5400}" "$top/tests/harness/run.sh" --kernel "$kdir" --out "$out/vm" \
-		--project --file "$here/guest.sh:bench-guest.sh" \
-		-- "SIZES='$SIZES' FILE_SIZE=$FILE_SIZE FILE_DIR='$FILE_DIR' ROUNDS=$ROUNDS PROBE_ROUNDS=$PROBE_ROUNDS ITER=$ITER REGION=$REGION TOUCH='$TOUCH' POLICIES='$POLICIES' REF=$REF sh /vm/bench-guest.sh" |
-		tee "$out/raw.log" | { grep --line-buffered '^#' || true; } || rc=$?
-	[ "$rc" = 0 ] || die "the benchmark VM failed (exit $rc; see $out/raw.log and $out/vm/console.log)"
-	grep -q '^BENCH_DONE' "$out/raw.log" || die "the benchmark did not finish (see $out/raw.log)"
+	guest_script_run benchmark BENCH_DONE 5400 "$kdir" "$out" "$here/guest.sh:bench-guest.sh" \
+		"SIZES='$SIZES' FILE_SIZE=$FILE_SIZE FILE_DIR='$FILE_DIR' ROUNDS=$ROUNDS PROBE_ROUNDS=$PROBE_ROUNDS ITER=$ITER REGION=$REGION TOUCH='$TOUCH' POLICIES='$POLICIES' REF=$REF sh /vm/bench-guest.sh"
 fi
 
 sed -n 's/^R //p' "$out/raw.log" >"$out/results.jsonl"
