@@ -245,6 +245,60 @@ static void policy_batches_file_large(struct kunit *test)
 	policy_teardown(ctx);
 }
 
+/* One folio and VMA: bu_lazyfree_fast() against bu_folio_policy(). */
+static void fast_agrees_one(struct kunit *test, struct policy_ctx *ctx,
+			    bool anon)
+{
+	static const unsigned int min_orders[] = { 1, 3 };
+	static const enum ttu_flags flags[] = { 0, TTU_BATCH_FLUSH, TTU_HWPOISON };
+	unsigned int m, f;
+	bool fast, policy;
+
+	for (m = 0; m < ARRAY_SIZE(min_orders); m++) {
+		for (f = 0; f < ARRAY_SIZE(flags); f++) {
+			fast = bu_lazyfree_fast(ctx->folio, &ctx->vma, flags[f],
+						min_orders[m]);
+			policy = anon && bu_folio_policy(ctx->folio, &ctx->vma,
+							 flags[f], min_orders[m],
+							 true) == BU_MAY_BATCH;
+			KUNIT_EXPECT_EQ_MSG(test, fast, policy,
+					    "order %u anon %d swapbacked %d uffd-wp %d min_order %u flags %#x",
+					    folio_order(ctx->folio), anon,
+					    folio_test_swapbacked(ctx->folio),
+					    userfaultfd_wp(&ctx->vma), min_orders[m],
+					    flags[f]);
+		}
+	}
+}
+
+/*
+ * bu_lazyfree_fast(), the hot path's test, says yes exactly when the folio
+ * is anonymous and bu_folio_policy() says yes: for every combination of
+ * order, min_order, kind (anonymous or not, swap-backed or not), flags and
+ * uffd-wp.
+ */
+static void policy_fast_agrees(struct kunit *test)
+{
+	static const unsigned int orders[] = { 0, 2, 4 };
+	unsigned int o, kind;
+	struct policy_ctx *ctx;
+
+	for (o = 0; o < ARRAY_SIZE(orders); o++) {
+		for (kind = 0; kind < 4; kind++) {
+			ctx = policy_setup(test, orders[o], kind & 1, kind & 2);
+			vm_flags_init(&ctx->vma, 0);
+			fast_agrees_one(test, ctx, kind & 1);
+			vm_flags_init(&ctx->vma, VM_UFFD_WP);
+			fast_agrees_one(test, ctx, kind & 1);
+			policy_teardown(ctx);
+		}
+	}
+	/* enabled=0's value: nothing passes. */
+	ctx = policy_setup(test, 4, true, false);
+	KUNIT_EXPECT_FALSE(test, bu_lazyfree_fast(ctx->folio, &ctx->vma, 0, UINT_MAX));
+	policy_teardown(ctx);
+}
+
 /* Flush chunks: never above the ceiling, as few and as equal as possible. */
 static void flush_step_chunks_near_the_ceiling(struct kunit *test)
 {
@@ -295,6 +349,7 @@ static struct kunit_case batch_unmap_cases[] = {
 	KUNIT_CASE(policy_batches_lazyfree_large),
 	KUNIT_CASE(policy_declines),
 	KUNIT_CASE(policy_batches_file_large),
+	KUNIT_CASE(policy_fast_agrees),
 	KUNIT_CASE(flush_step_chunks_near_the_ceiling),
 	KUNIT_CASE(flush_step_one_flush),
 	{}

@@ -68,15 +68,41 @@ static inline enum bu_decline bu_folio_policy(struct folio *folio,
 			return BU_DECLINE_UFFD;
 		return BU_MAY_BATCH;
 	}
+	/*
+	 * Lazyfree only.  That also rules out the swap cache: in 6.12
+	 * folio_test_swapcache() is false for a folio that is not swap-backed
+	 * (decline_swapcache stays 0; the stock path's swapbacked/swapcache
+	 * warning cannot fire for a lazyfree folio either).
+	 */
 	if (folio_test_swapbacked(folio))
 		return BU_DECLINE_NOT_LAZYFREE;
-	/* The stock path warns about this inconsistency: let it. */
-	if (folio_test_swapcache(folio))
-		return BU_DECLINE_SWAPCACHE;
 	/* uffd-wp needs markers in place of cleared PTEs: stock path only. */
 	if (userfaultfd_wp(vma))
 		return BU_DECLINE_UFFD_WP;
 	return BU_MAY_BATCH;
+}
+
+/**
+ * bu_lazyfree_fast - bu_folio_policy()'s yes for a lazyfree folio, quickly
+ * @folio: the folio try_to_unmap() is unmapping
+ * @vma: the VMA being walked
+ * @flags: the try_to_unmap() flags
+ * @min_order: smallest folio order to batch, at least 1 (it stands in for
+ *	the large-folio test)
+ *
+ * The hook's common case in the fewest tests: true exactly when @folio is
+ * anonymous and bu_folio_policy() would return %BU_MAY_BATCH for it (the
+ * KUnit suite checks the two agree).  False sends the caller to
+ * bu_folio_policy() for the full check and the reason.
+ */
+static inline bool bu_lazyfree_fast(struct folio *folio,
+				    struct vm_area_struct *vma,
+				    enum ttu_flags flags,
+				    unsigned int min_order)
+{
+	return folio_order(folio) >= min_order && !(flags & TTU_HWPOISON) &&
+	       folio_test_anon(folio) && !folio_test_swapbacked(folio) &&
+	       !userfaultfd_wp(vma);
 }
 
 /**
@@ -113,10 +139,11 @@ static inline unsigned int bu_batch_limit(struct folio *folio,
 					  unsigned long addr, pte_t pte)
 {
 	unsigned long idx = pte_pfn(pte) - folio_pfn(folio);
+	unsigned long nr_pages = folio_nr_pages(folio);
 
-	if (WARN_ON_ONCE(idx >= folio_nr_pages(folio)))
+	if (WARN_ON_ONCE(idx >= nr_pages))
 		return 1;
-	return bu_limit(addr, vma->vm_end, folio_nr_pages(folio) - idx);
+	return bu_limit(addr, vma->vm_end, nr_pages - idx);
 }
 
 /*

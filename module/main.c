@@ -27,13 +27,63 @@
 #define CREATE_TRACE_POINTS
 #include "trace.h"
 
-static bool enabled = true;
-module_param(enabled, bool, 0644);
-MODULE_PARM_DESC(enabled, "Batch at all; 0 declines everything (default: 1)");
-
 /* Under bu_param_lock: the hook is registered (set by init, cleared by exit). */
 static bool bu_registered;
 static DEFINE_MUTEX(bu_param_lock);
+
+static bool enabled = true;
+static unsigned int min_order = 1;
+
+/*
+ * enabled= and min_order= in the one value the hooks read: min_order (at
+ * least 1, so only large folios pass), or, with enabled=0, above every
+ * order, so that every call declines (counted as decline_disabled by
+ * bu_decline()).  Set under bu_param_lock.
+ */
+#define BU_ORDER_OFF	UINT_MAX
+static unsigned int bu_min_order = 1;
+
+/*
+ * Set enabled= to @on and bu_min_order to match.  bu_decline() reads
+ * enabled after the hot path read bu_min_order: enabled goes off first and
+ * on last, so that once enabled=0 is written every decline counts as
+ * disabled.  Only a decline racing with the write may count under the
+ * other reason (statistics: what is batched follows bu_min_order alone).
+ */
+static void bu_enable(bool on)
+{
+	lockdep_assert_held(&bu_param_lock);
+	if (!on)
+		WRITE_ONCE(enabled, false);
+	smp_wmb();	/* enabled off before bu_min_order; bu_decline() */
+	WRITE_ONCE(bu_min_order, on ? min_order : BU_ORDER_OFF);
+	smp_wmb();	/* bu_min_order before enabled on; bu_decline() */
+	if (on)
+		WRITE_ONCE(enabled, true);
+}
+
+static int enabled_set(const char *val, const struct kernel_param *kp)
+{
+	bool on;
+
+	/* A bare "enabled" means 1, as for any bool parameter. */
+	if (kstrtobool(val ? val : "1", &on))
+		return -EINVAL;
+	mutex_lock(&bu_param_lock);
+	bu_enable(on);
+	mutex_unlock(&bu_param_lock);
+	return 0;
+}
+
+static const struct kernel_param_ops enabled_ops = {
+	.flags = KERNEL_PARAM_OPS_FL_NOARG,
+	.set = enabled_set,
+	.get = param_get_bool,
+};
+
+module_param_cb(enabled, &enabled_ops, &enabled, 0644);
+MODULE_PARM_DESC(enabled, "Batch at all; 0 declines everything (default: 1)");
+
 static int bu_hook_update(bool *param, bool val);
 
 /* file= and referenced= change what the kernel calls the hook for. */
@@ -60,15 +110,17 @@ module_param_cb(referenced, &hook_param_ops, &referenced, 0644);
 MODULE_PARM_DESC(referenced,
 		 "Batch reclaim's young-bit check of large folios (default: 1)");
 
-static unsigned int min_order = 1;
-
 static int min_order_set(const char *val, const struct kernel_param *kp)
 {
 	unsigned int order;
 
 	if (kstrtouint(val, 0, &order) || order < 1 || order > HPAGE_PMD_ORDER)
 		return -EINVAL;
+	mutex_lock(&bu_param_lock);
 	WRITE_ONCE(min_order, order);
+	if (enabled)
+		WRITE_ONCE(bu_min_order, order);
+	mutex_unlock(&bu_param_lock);
 	return 0;
 }
 
@@ -104,13 +156,27 @@ static const char * const bu_flush_names[] = {
 
 static int flush_policy = BU_FP_AUTO;
 
+static const unsigned long *bu_flush_max_of(int policy);
+
+/*
+ * Up to how many pages bu_flush_now() makes one range flush without
+ * looking at flush_policy: the ceiling (flush=auto, which also makes one
+ * far above it), every batch (range) or none (pages).  It points at the
+ * value, which the hot path reads in two dependent loads.  Set with
+ * flush_policy under bu_param_lock (init sets it before the hooks run).
+ */
+static const unsigned long *bu_flush_max;
+
 static int flush_set(const char *val, const struct kernel_param *kp)
 {
 	int i = sysfs_match_string(bu_flush_names, val);
 
 	if (i < 0)
 		return -EINVAL;
+	mutex_lock(&bu_param_lock);
 	WRITE_ONCE(flush_policy, i);
+	WRITE_ONCE(bu_flush_max, bu_flush_max_of(i));
+	mutex_unlock(&bu_param_lock);
 	return 0;
 }
 
@@ -172,6 +238,27 @@ static unsigned long bu_flush_ceiling(void)
 #endif
 }
 
+static const unsigned long bu_all_pages = ULONG_MAX, bu_no_pages;
+
+static const unsigned long *bu_flush_max_of(int policy)
+{
+#ifdef CONFIG_X86
+	/* x86's own ceiling, read live: it changes with debugfs. */
+	const unsigned long *ceiling = tlb_single_page_flush_ceiling_ro;
+#else
+	/* Fixed at boot (arm64: whether the CPU has range TLBIs). */
+	static unsigned long arch_ceiling;
+	const unsigned long *ceiling = &arch_ceiling;
+
+	WRITE_ONCE(arch_ceiling, bu_flush_ceiling());
+#endif
+	if (policy == BU_FP_RANGE)
+		return &bu_all_pages;
+	if (policy == BU_FP_PAGES)
+		return &bu_no_pages;
+	return ceiling;
+}
+
 /* flush_ceiling: what flush=auto sizes its chunks by, on this machine. */
 static int flush_ceiling_set(const char *val, const struct kernel_param *kp)
 {
@@ -197,8 +284,8 @@ MODULE_PARM_DESC(flush_ceiling,
 
 /*
  * The flushes bu_flush_now() does not make inline: flush=pages (one per
- * page) and flush=auto above the ceiling (bu_flush_step(): equal chunks up
- * to 4x it, one flush above, or with a ceiling of 0).
+ * page) and flush=auto between the ceiling and 4x it (bu_flush_step():
+ * equal chunks at most the ceiling), or with a ceiling of 0 (one flush).
  */
 static noinline void bu_flush_chunks(struct vm_area_struct *vma,
 				     unsigned long start, unsigned int nr,
@@ -219,14 +306,17 @@ static noinline void bu_flush_chunks(struct vm_area_struct *vma,
 static __always_inline void bu_flush_now(struct vm_area_struct *vma,
 					 unsigned long start, unsigned int nr)
 {
-	int policy = READ_ONCE(flush_policy);
+	unsigned long max = READ_ONCE(*READ_ONCE(bu_flush_max));
 
-	/* One range flush: flush=range, or flush=auto up to the ceiling. */
-	if (policy == BU_FP_RANGE ||
-	    (policy == BU_FP_AUTO && nr <= bu_flush_ceiling()))
+	/*
+	 * One range flush: flush=range, or flush=auto up to the ceiling and
+	 * far above it (bu_flush_step()); flush=pages (max 0) never.
+	 */
+	if (likely(nr <= max) ||
+	    (max && (nr - 1) / BU_FULL_FLUSH_FACTOR >= max))
 		try_to_unmap_flush_range(vma, start, start + nr * PAGE_SIZE);
 	else
-		bu_flush_chunks(vma, start, nr, policy);
+		bu_flush_chunks(vma, start, nr, READ_ONCE(flush_policy));
 }
 
 /* Re-dirtied since MADV_FREE: the data must be kept (and swapped out). */
@@ -256,7 +346,8 @@ bu_verdict(struct folio *folio, struct vm_area_struct *vma)
 	 */
 	smp_mb();
 	ref_count = folio_ref_count(folio);
-	map_count = folio_mapcount(folio);
+	/* Large: a batch is two PTEs or more, or a PMD. */
+	map_count = folio_large_mapcount(folio);
 	/* Order the refcount read before the dirty flag read (__remove_mapping()). */
 	smp_rmb();
 
@@ -411,6 +502,13 @@ bu_unmap_batch(struct ttu_hook_args *args, pte_t first, unsigned int nr)
 	return bu_account(args, pte_pfn(first), nr, outcome, flush);
 }
 
+/* bu_unmap_batch() for bu_unmap_other(): out of line, rarely taken. */
+static noinline enum ttu_hook_result
+bu_unmap_batch_other(struct ttu_hook_args *args, pte_t first, unsigned int nr)
+{
+	return bu_unmap_batch(args, first, nr);
+}
+
 /*
  * Unmap @nr uniform PTEs of a page-cache folio from @args->pvmw->pte, as
  * the stock path does for each (upstream 7.0 does it for the batch): clear,
@@ -464,7 +562,7 @@ static enum bu_decline bu_pmd_policy(struct ttu_hook_args *args)
 	if (!folio_test_anon(folio))
 		return BU_DECLINE_PMD_MAPPED;
 	why = bu_folio_policy(folio, args->vma, args->flags,
-			      READ_ONCE(min_order), false);
+			      READ_ONCE(bu_min_order), false);
 	if (why != BU_MAY_BATCH)
 		return why;
 	/* Exactly the whole folio, mapped by this one present PMD. */
@@ -475,10 +573,15 @@ static enum bu_decline bu_pmd_policy(struct ttu_hook_args *args)
 	return BU_MAY_BATCH;
 }
 
-/* A step the hook leaves to the stock path: count why. */
+/*
+ * A step the hook leaves to the stock path: count why.  With enabled=0
+ * every step declines (bu_min_order is above every order), and all of
+ * them count as disabled, whatever check declined them first.
+ */
 static noinline enum ttu_hook_result bu_decline(enum bu_decline why)
 {
-	bu_count_decline(why);
+	smp_rmb();	/* the caller's bu_min_order before enabled; bu_enable() */
+	bu_count_decline(READ_ONCE(enabled) ? why : BU_DECLINE_DISABLED);
 	return TTU_HOOK_DECLINE;
 }
 
@@ -556,6 +659,65 @@ static noinline enum ttu_hook_result bu_unmap_pmd(struct ttu_hook_args *args)
 }
 
 /*
+ * The run of uniform PTEs bu_unmap() may batch from the walk's current PTE:
+ * returns its length (2 or more) and sets *@first to the current PTE, or
+ * returns 0 with *@ret the decline.
+ */
+static __always_inline unsigned int bu_pte_run(struct ttu_hook_args *args,
+					       pte_t *first,
+					       enum ttu_hook_result *ret)
+{
+	struct page_vma_mapped_walk *pvmw = args->pvmw;
+	unsigned int max, nr;
+	pte_t pte;
+
+	pte = ptep_get(pvmw->pte);
+	if (unlikely(!pte_present(pte))) {
+		*ret = bu_decline(BU_DECLINE_NOT_PRESENT);
+		return 0;
+	}
+	if (unlikely(pte_unused(pte))) {
+		*ret = bu_decline(BU_DECLINE_PTE_UNUSED);
+		return 0;
+	}
+
+	/* Sized afresh for this PTE: table, VMA and folio bound it. */
+	max = bu_batch_limit(args->folio, args->vma, pvmw->address, pte);
+	nr = bu_pte_batch(pvmw->pte, pte, max);
+	if (unlikely(nr < 2)) {
+		*ret = bu_decline(max < 2 ? BU_DECLINE_BOUNDARY :
+				  BU_DECLINE_PTE_MISMATCH);
+		return 0;
+	}
+	*first = pte;
+	return nr;
+}
+
+/*
+ * The PTE steps bu_unmap() does not take inline: page-cache folios, and
+ * every folio bu_folio_policy() declines (counted with its reason).
+ */
+static noinline enum ttu_hook_result bu_unmap_other(struct ttu_hook_args *args)
+{
+	enum ttu_hook_result ret;
+	enum bu_decline why;
+	unsigned int nr;
+	pte_t pte;
+
+	why = bu_folio_policy(args->folio, args->vma, args->flags,
+			      READ_ONCE(bu_min_order), READ_ONCE(file));
+	if (why != BU_MAY_BATCH)
+		return bu_decline(why);
+	nr = bu_pte_run(args, &pte, &ret);
+	if (!nr)
+		return ret;
+	/* bu_unmap() saw a VMA flag or enabled=/min_order= change since. */
+	if (folio_test_anon(args->folio))
+		return bu_unmap_batch_other(args, pte, nr);
+	return bu_unmap_file(args, pte, nr);
+}
+
+/*
  * The hook: one step of try_to_unmap_one()'s walk, under the PTL.
  *
  * Reclaim calls it for every lazyfree and page-cache large folio, so its
@@ -570,34 +732,25 @@ static noinline enum ttu_hook_result bu_unmap_pmd(struct ttu_hook_args *args)
  */
 static enum ttu_hook_result __aligned(SZ_4K) bu_unmap(struct ttu_hook_args *args)
 {
-	struct page_vma_mapped_walk *pvmw = args->pvmw;
-	enum bu_decline why;
-	unsigned int max, nr;
+	struct folio *folio = args->folio;
+	enum ttu_hook_result ret;
+	unsigned int nr;
 	pte_t pte;
 
-	if (unlikely(!READ_ONCE(enabled)))
-		return bu_decline(BU_DECLINE_DISABLED);
-	if (unlikely(!pvmw->pte))
+	if (unlikely(!args->pvmw->pte))
 		return bu_unmap_pmd(args);
-	why = bu_folio_policy(args->folio, args->vma, args->flags,
-			      READ_ONCE(min_order), READ_ONCE(file));
-	if (unlikely(why != BU_MAY_BATCH))
-		return bu_decline(why);
+	/*
+	 * What bu_folio_policy() accepts of an anonymous folio, in the fewest
+	 * tests.  Anything else (page-cache folios, declines) takes
+	 * bu_unmap_other(), out of line, which runs all the checks.
+	 */
+	if (unlikely(!bu_lazyfree_fast(folio, args->vma, args->flags,
+				       READ_ONCE(bu_min_order))))
+		return bu_unmap_other(args);
 
-	pte = ptep_get(pvmw->pte);
-	if (unlikely(!pte_present(pte)))
-		return bu_decline(BU_DECLINE_NOT_PRESENT);
-	if (unlikely(pte_unused(pte)))
-		return bu_decline(BU_DECLINE_PTE_UNUSED);
-
-	/* Sized afresh for this PTE: table, VMA and folio bound it. */
-	max = bu_batch_limit(args->folio, args->vma, pvmw->address, pte);
-	nr = bu_pte_batch(pvmw->pte, pte, max);
-	if (unlikely(nr < 2))
-		return bu_decline(max < 2 ? BU_DECLINE_BOUNDARY :
-				  BU_DECLINE_PTE_MISMATCH);
-	if (!folio_test_anon(args->folio))
-		return bu_unmap_file(args, pte, nr);
+	nr = bu_pte_run(args, &pte, &ret);
+	if (unlikely(!nr))
+		return ret;
 	return bu_unmap_batch(args, pte, nr);
 }
 
@@ -639,9 +792,9 @@ static int bu_referenced(struct ttu_hook_args *args)
 	lockdep_assert_held(pvmw->ptl);
 
 	/* Re-checked here: the walk chose to call us before we knew. */
-	if (!READ_ONCE(enabled) || !READ_ONCE(referenced) || !pvmw->pte ||
+	if (!READ_ONCE(referenced) || !pvmw->pte ||
 	    !folio_test_large(folio) || folio_test_swapbacked(folio) ||
-	    folio_order(folio) < READ_ONCE(min_order))
+	    folio_order(folio) < READ_ONCE(bu_min_order))
 		goto decline;
 	pte = ptep_get(pvmw->pte);
 	if (!pte_present(pte) || pte_unused(pte))
@@ -754,6 +907,8 @@ static int __init batch_unmap_init(void)
 		return ret;
 
 	mutex_lock(&bu_param_lock);
+	/* For flush= as given at load, or as written in sysfs since. */
+	WRITE_ONCE(bu_flush_max, bu_flush_max_of(flush_policy));
 	bu_ready = true;
 	ret = kprobes ? bu_probes_set(true) : 0;
 	if (!ret) {
