@@ -8,6 +8,6 @@
 #ifndef BU_VERSION_H
 #define BU_VERSION_H
 
-#define BU_VERSION "0.5.0"
+#define BU_VERSION "0.6.0"
 
 #endif /* BU_VERSION_H */
