@@ -659,13 +659,13 @@ static noinline enum ttu_hook_result bu_unmap_pmd(struct ttu_hook_args *args)
 }
 
 /*
- * The run of uniform PTEs bu_unmap() may batch from the walk's current PTE:
+ * The run of uniform PTEs the hooks may batch from the walk's current PTE:
  * returns its length (2 or more) and sets *@first to the current PTE, or
- * returns 0 with *@ret the decline.
+ * returns 0 and sets *@why to the reason not to.
  */
 static __always_inline unsigned int bu_pte_run(struct ttu_hook_args *args,
 					       pte_t *first,
-					       enum ttu_hook_result *ret)
+					       enum bu_decline *why)
 {
 	struct page_vma_mapped_walk *pvmw = args->pvmw;
 	unsigned int max, nr;
@@ -673,11 +673,11 @@ static __always_inline unsigned int bu_pte_run(struct ttu_hook_args *args,
 
 	pte = ptep_get(pvmw->pte);
 	if (unlikely(!pte_present(pte))) {
-		*ret = bu_decline(BU_DECLINE_NOT_PRESENT);
+		*why = BU_DECLINE_NOT_PRESENT;
 		return 0;
 	}
 	if (unlikely(pte_unused(pte))) {
-		*ret = bu_decline(BU_DECLINE_PTE_UNUSED);
+		*why = BU_DECLINE_PTE_UNUSED;
 		return 0;
 	}
 
@@ -685,8 +685,7 @@ static __always_inline unsigned int bu_pte_run(struct ttu_hook_args *args,
 	max = bu_batch_limit(args->folio, args->vma, pvmw->address, pte);
 	nr = bu_pte_batch(pvmw->pte, pte, max);
 	if (unlikely(nr < 2)) {
-		*ret = bu_decline(max < 2 ? BU_DECLINE_BOUNDARY :
-				  BU_DECLINE_PTE_MISMATCH);
+		*why = max < 2 ? BU_DECLINE_BOUNDARY : BU_DECLINE_PTE_MISMATCH;
 		return 0;
 	}
 	*first = pte;
@@ -699,7 +698,6 @@ static __always_inline unsigned int bu_pte_run(struct ttu_hook_args *args,
  */
 static noinline enum ttu_hook_result bu_unmap_other(struct ttu_hook_args *args)
 {
-	enum ttu_hook_result ret;
 	enum bu_decline why;
 	unsigned int nr;
 	pte_t pte;
@@ -708,9 +706,9 @@ static noinline enum ttu_hook_result bu_unmap_other(struct ttu_hook_args *args)
 			      READ_ONCE(bu_min_order), READ_ONCE(file));
 	if (why != BU_MAY_BATCH)
 		return bu_decline(why);
-	nr = bu_pte_run(args, &pte, &ret);
+	nr = bu_pte_run(args, &pte, &why);
 	if (!nr)
-		return ret;
+		return bu_decline(why);
 	/* bu_unmap() saw a VMA flag or enabled=/min_order= change since. */
 	if (folio_test_anon(args->folio))
 		return bu_unmap_batch_other(args, pte, nr);
@@ -733,7 +731,7 @@ static noinline enum ttu_hook_result bu_unmap_other(struct ttu_hook_args *args)
 static enum ttu_hook_result __aligned(SZ_4K) bu_unmap(struct ttu_hook_args *args)
 {
 	struct folio *folio = args->folio;
-	enum ttu_hook_result ret;
+	enum bu_decline why;
 	unsigned int nr;
 	pte_t pte;
 
@@ -748,9 +746,9 @@ static enum ttu_hook_result __aligned(SZ_4K) bu_unmap(struct ttu_hook_args *args
 				       READ_ONCE(bu_min_order))))
 		return bu_unmap_other(args);
 
-	nr = bu_pte_run(args, &pte, &ret);
+	nr = bu_pte_run(args, &pte, &why);
 	if (unlikely(!nr))
-		return ret;
+		return bu_decline(why);
 	return bu_unmap_batch(args, pte, nr);
 }
 
@@ -785,7 +783,8 @@ static int bu_referenced(struct ttu_hook_args *args)
 	struct vm_area_struct *vma = args->vma;
 	struct folio *folio = args->folio;
 	unsigned long addr = pvmw->address;
-	unsigned int i, max, nr;
+	enum bu_decline why;
+	unsigned int i, nr;
 	bool young = false;
 	pte_t pte;
 
@@ -796,12 +795,9 @@ static int bu_referenced(struct ttu_hook_args *args)
 	    !folio_test_large(folio) || folio_test_swapbacked(folio) ||
 	    folio_order(folio) < READ_ONCE(bu_min_order))
 		goto decline;
-	pte = ptep_get(pvmw->pte);
-	if (!pte_present(pte) || pte_unused(pte))
-		goto decline;
-	max = bu_batch_limit(folio, vma, addr, pte);
-	nr = bu_pte_batch(pvmw->pte, pte, max);
-	if (nr < 2)
+	/* The run bu_unmap() would batch; its declines count here as one. */
+	nr = bu_pte_run(args, &pte, &why);
+	if (!nr)
 		goto decline;
 
 	/*
